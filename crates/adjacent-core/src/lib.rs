@@ -1,0 +1,17 @@
+//! adjacent-core: search spaces, genotypes, moves, ask/tell strategies, trials and tabular
+//! benchmarks. No tensors and no database: everything that can be decided on a genotype is decided
+//! here.
+
+pub mod bench;
+pub mod error;
+pub mod space;
+pub mod spaces;
+pub mod strategies;
+pub mod strategy;
+pub mod surrogate;
+pub mod tabular;
+pub mod trial;
+
+pub use error::CoreError;
+pub use space::{SearchSpace, StaticCost};
+pub use strategy::{Strategy, StrategyKind};

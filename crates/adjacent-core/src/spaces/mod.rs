@@ -1,0 +1,3 @@
+//! Search spaces, one a file.
+
+pub mod nb201;

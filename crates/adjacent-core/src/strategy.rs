@@ -1,0 +1,185 @@
+//! The ask/tell interface every search strategy implements, and the registry of strategies.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::CoreError;
+use crate::space::SearchSpace;
+use crate::strategies::{AdjacentSearch, LocalSearch, RandomSearch, RegularizedEvolution};
+use crate::trial::{Proposal, Trial};
+
+/// A search strategy, driven by ask and tell.
+///
+/// A strategy's state is a pure function of its seed and the trials it has been told: a strategy
+/// rebuilt with the same seed and told the same history asks the same next proposal. That is all a
+/// resumed study, or several workers sharing one, need.
+pub trait Strategy<S: SearchSpace>: Send {
+    /// The strategy's registry name.
+    fn name(&self) -> &'static str;
+
+    /// Proposes the next trial.
+    fn ask(&mut self, space: &S) -> Result<Proposal<S::Genotype>, CoreError>;
+
+    /// Hears a finished trial (complete, failed or pruned), in the order trials were proposed.
+    fn tell(&mut self, space: &S, trial: &Trial<S::Genotype>);
+}
+
+/// Rebuilds a strategy's state from a study's history: for each trial, in order, the strategy asks
+/// and is told the trial. Since a strategy is deterministic given its seed, this is the state it had
+/// when the history was written; a proposal that differs from the recorded trial means the history
+/// came from another strategy or seed, and is an error.
+pub fn replay<S: SearchSpace>(
+    strategy: &mut dyn Strategy<S>,
+    space: &S,
+    history: &[Trial<S::Genotype>],
+) -> Result<(), CoreError> {
+    for trial in history {
+        let proposal = strategy.ask(space)?;
+        if proposal.genotype != trial.genotype {
+            return Err(CoreError::HistoryMismatch {
+                trial: trial.id.0,
+                recorded: space.encode(&trial.genotype),
+                proposed: space.encode(&proposal.genotype),
+            });
+        }
+        strategy.tell(space, trial);
+    }
+    Ok(())
+}
+
+/// The RNG for a strategy's `step`-th proposal: a ChaCha8 stream keyed by the seed and the step, so
+/// that the draws of a proposal depend on nothing but the seed and how many trials came before.
+pub fn step_rng(seed: u64, step: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(step);
+    rng
+}
+
+/// A well-mixed 64-bit value from `seed` and `index` (SplitMix64), for deriving independent seeds.
+pub fn derive_seed(seed: u64, index: u64) -> u64 {
+    let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The canonical keys a strategy has proposed, so that it never spends a query on a cell it has
+/// already seen.
+#[derive(Debug, Clone)]
+pub struct SeenKeys<K> {
+    keys: HashSet<K>,
+}
+
+impl<K: std::hash::Hash + Eq> Default for SeenKeys<K> {
+    fn default() -> Self {
+        SeenKeys {
+            keys: HashSet::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> SeenKeys<K> {
+    /// Records `key`; true if it was new.
+    pub fn insert(&mut self, key: K) -> bool {
+        self.keys.insert(key)
+    }
+
+    pub fn contains(&self, key: &K) -> bool {
+        self.keys.contains(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// Draws a genotype uniformly from the space among those whose key is not in `seen` (and, with
+/// `skip_degenerate`, that are not degenerate). Rejection sampling first; when that keeps failing,
+/// a uniform pick among the listed remaining genotypes, which is the same distribution.
+pub fn sample_unseen<S: SearchSpace>(
+    space: &S,
+    seen: &SeenKeys<S::Key>,
+    skip_degenerate: bool,
+    rng: &mut dyn Rng,
+) -> Option<S::Genotype> {
+    let acceptable = |g: &S::Genotype| {
+        !seen.contains(&space.key(g)) && !(skip_degenerate && space.is_degenerate(g))
+    };
+    for _ in 0..256 {
+        let g = space.sample(rng);
+        if acceptable(&g) {
+            return Some(g);
+        }
+    }
+    let rest: Vec<S::Genotype> = space.enumerate()?.into_iter().filter(acceptable).collect();
+    if rest.is_empty() {
+        return None;
+    }
+    let i = rand::RngExt::random_range(rng, 0..rest.len());
+    Some(rest[i].clone())
+}
+
+/// The strategies adjacent knows, by registry name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StrategyKind {
+    Random,
+    Evolution,
+    Local,
+    Adjacent,
+}
+
+impl StrategyKind {
+    pub const ALL: [StrategyKind; 4] = [
+        StrategyKind::Random,
+        StrategyKind::Evolution,
+        StrategyKind::Local,
+        StrategyKind::Adjacent,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyKind::Random => "random",
+            StrategyKind::Evolution => "evolution",
+            StrategyKind::Local => "local",
+            StrategyKind::Adjacent => "adjacent",
+        }
+    }
+
+    /// A new strategy of this kind with its default settings.
+    pub fn build<S: SearchSpace + 'static>(self, seed: u64) -> Box<dyn Strategy<S>> {
+        match self {
+            StrategyKind::Random => Box::new(RandomSearch::new(seed)),
+            StrategyKind::Evolution => Box::new(RegularizedEvolution::new(seed, Default::default())),
+            StrategyKind::Local => Box::new(LocalSearch::new(seed)),
+            StrategyKind::Adjacent => Box::new(AdjacentSearch::new(seed, Default::default())),
+        }
+    }
+}
+
+impl fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for StrategyKind {
+    type Err = CoreError;
+
+    fn from_str(name: &str) -> Result<Self, CoreError> {
+        StrategyKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| CoreError::UnknownStrategy {
+                name: name.to_string(),
+                valid: StrategyKind::ALL.map(StrategyKind::name).join(", "),
+            })
+    }
+}

@@ -1,0 +1,99 @@
+//! Trials: what a strategy proposes and what it hears back.
+
+use serde::{Deserialize, Serialize};
+
+/// A trial's number within its study, counting from 0 in the order trials were proposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TrialId(pub u64);
+
+impl std::fmt::Display for TrialId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// How far a trial has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrialState {
+    Pending,
+    Running,
+    Complete,
+    Failed,
+    Pruned,
+}
+
+/// The training budget a strategy asks for (ignored by tabular evaluators, which have one fixed
+/// budget).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Budget {
+    /// Epochs to train; `None` leaves it to the evaluator's default.
+    pub epochs: Option<f64>,
+}
+
+/// What a strategy asks to be evaluated next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal<G> {
+    pub genotype: G,
+    /// The trial this one starts from (its weights, for trained evaluators), if any.
+    pub parent: Option<TrialId>,
+    /// The move that turned the parent into this genotype, in words.
+    pub mutation: Option<String>,
+    pub budget: Budget,
+}
+
+impl<G> Proposal<G> {
+    /// A proposal with no parent: a genotype sampled or chosen afresh.
+    pub fn fresh(genotype: G) -> Self {
+        Proposal {
+            genotype,
+            parent: None,
+            mutation: None,
+            budget: Budget::default(),
+        }
+    }
+
+    /// A proposal one move away from `parent`.
+    pub fn child(genotype: G, parent: TrialId, mutation: impl ToString) -> Self {
+        Proposal {
+            genotype,
+            parent: Some(parent),
+            mutation: Some(mutation.to_string()),
+            budget: Budget::default(),
+        }
+    }
+}
+
+/// What an evaluation returns: the search signal and what it cost. It holds no accuracy that a
+/// search is judged by: nothing a strategy sees can carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Validation accuracy in percent: the search signal.
+    pub valid_acc: f64,
+    /// Epochs of training the evaluation stands for.
+    pub epochs: f64,
+    /// Seconds spent (simulated or measured).
+    pub seconds: f64,
+}
+
+/// A proposal with its identity and, once evaluated, its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trial<G> {
+    pub id: TrialId,
+    pub genotype: G,
+    pub parent: Option<TrialId>,
+    pub mutation: Option<String>,
+    pub state: TrialState,
+    /// Set when `state` is `Complete`.
+    pub outcome: Option<Outcome>,
+}
+
+impl<G> Trial<G> {
+    /// The validation accuracy of a complete trial.
+    pub fn valid_acc(&self) -> Option<f64> {
+        match self.state {
+            TrialState::Complete => self.outcome.map(|o| o.valid_acc),
+            _ => None,
+        }
+    }
+}
