@@ -41,11 +41,7 @@ pub fn run_once(
         let outcome = evaluator.query(&proposal.genotype);
         keys.insert(space.key(&proposal.genotype));
         if best.is_none_or(|(v, _, _)| outcome.valid_acc > v) {
-            best = Some((
-                outcome.valid_acc,
-                judge.test_acc(&proposal.genotype),
-                q + 1,
-            ));
+            best = Some((outcome.valid_acc, judge.test_acc(&proposal.genotype), q + 1));
         }
         curve.push(best.expect("set above").1);
         let trial = Trial {
@@ -111,7 +107,9 @@ pub fn check_budget(space: &Nb201Space, queries: usize, runs: usize) -> Result<(
             reason: "must be at least 1".into(),
         });
     }
-    let available = space.distinct_keys().expect("the NAS-Bench-201 space is finite");
+    let available = space
+        .distinct_keys()
+        .expect("the NAS-Bench-201 space is finite");
     if queries > available {
         return Err(CoreError::BudgetTooLarge {
             requested: queries,

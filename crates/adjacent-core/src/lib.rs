@@ -8,7 +8,6 @@ pub mod space;
 pub mod spaces;
 pub mod strategies;
 pub mod strategy;
-pub mod surrogate;
 pub mod tabular;
 pub mod trial;
 

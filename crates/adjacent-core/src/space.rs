@@ -55,17 +55,6 @@ pub trait SearchSpace {
         false
     }
 
-    /// Number of binary features in [`SearchSpace::features`]; 0 when the space has no such encoding.
-    fn feature_count(&self) -> usize {
-        0
-    }
-
-    /// The indices of the genotype's active binary features (a one-hot encoding of its choices),
-    /// for strategies that learn which choices pay.
-    fn features(&self, _genotype: &Self::Genotype) -> Vec<usize> {
-        Vec::new()
-    }
-
     /// Parameters and FLOPs of the genotype's network.
     fn cost(&self, genotype: &Self::Genotype) -> StaticCost;
 

@@ -14,9 +14,9 @@ use crate::trial::{Proposal, Trial};
 
 /// A search strategy, driven by ask and tell.
 ///
-/// A strategy's state is a pure function of its seed and the trials it has been told: a strategy
-/// rebuilt with the same seed and told the same history asks the same next proposal. That is all a
-/// resumed study, or several workers sharing one, need.
+/// A strategy's state is a pure function of its seed and the study's history: every random draw of
+/// its n-th proposal comes from [`step_rng`]`(seed, n)`, and [`replay`] rebuilds a strategy from a
+/// history by asking and telling each recorded trial in turn. That is all a resumed study needs.
 pub trait Strategy<S: SearchSpace>: Send {
     /// The strategy's registry name.
     fn name(&self) -> &'static str;
@@ -111,7 +111,8 @@ pub fn sample_unseen<S: SearchSpace>(
     rng: &mut dyn Rng,
 ) -> Option<S::Genotype> {
     let acceptable = |g: &S::Genotype| {
-        !seen.contains(&space.key(g)) && !(skip_degenerate && space.is_degenerate(g))
+        let degenerate = skip_degenerate && space.is_degenerate(g);
+        !degenerate && !seen.contains(&space.key(g))
     };
     for _ in 0..256 {
         let g = space.sample(rng);
@@ -157,7 +158,9 @@ impl StrategyKind {
     pub fn build<S: SearchSpace + 'static>(self, seed: u64) -> Box<dyn Strategy<S>> {
         match self {
             StrategyKind::Random => Box::new(RandomSearch::new(seed)),
-            StrategyKind::Evolution => Box::new(RegularizedEvolution::new(seed, Default::default())),
+            StrategyKind::Evolution => {
+                Box::new(RegularizedEvolution::new(seed, Default::default()))
+            }
             StrategyKind::Local => Box::new(LocalSearch::new(seed)),
             StrategyKind::Adjacent => Box::new(AdjacentSearch::new(seed, Default::default())),
         }

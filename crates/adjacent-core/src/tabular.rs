@@ -162,7 +162,9 @@ fn parse(
             line,
             reason,
         };
-        let cell: Cell = record[arch_col].parse().map_err(|e| bad_row(format!("{e}")))?;
+        let cell: Cell = record[arch_col]
+            .parse()
+            .map_err(|e| bad_row(format!("{e}")))?;
         let number = |col: usize| -> Result<f64, CoreError> {
             let text = &record[col];
             match text.trim().parse::<f64>() {
@@ -188,7 +190,10 @@ fn parse(
     }
     let missing = valid.iter().filter(|v| v.is_nan()).count();
     if missing > 0 {
-        let first = valid.iter().position(|v| v.is_nan()).expect("one is missing");
+        let first = valid
+            .iter()
+            .position(|v| v.is_nan())
+            .expect("one is missing");
         return Err(bad_table(
             &path,
             format!(

@@ -143,12 +143,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     for (s, secs) in &summaries {
         println!(
             "{:<10} {:>8.3} {:>6.3} {:>16.1} {:>9.1} {:>8.3}",
-            s.strategy,
-            s.mean,
-            s.std,
-            s.mean_queries_to_best,
-            s.mean_distinct_cells,
-            secs
+            s.strategy, s.mean, s.std, s.mean_queries_to_best, s.mean_distinct_cells, secs
         );
     }
     println!(

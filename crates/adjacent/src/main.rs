@@ -6,7 +6,11 @@ mod plot;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "adjacent", version, about = "Neural architecture search in the adjacent possible")]
+#[command(
+    name = "adjacent",
+    version,
+    about = "Neural architecture search in the adjacent possible"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -33,9 +33,20 @@ const COLORS: [RGBColor; 6] = [
 ];
 
 /// Draws each series' mean as a line and mean +- std as a translucent band.
-pub fn curves(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+pub fn curves(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()> {
     check_path(path)?;
-    let n = series.iter().map(|s| s.mean.len()).max().unwrap_or(1).max(2);
+    let n = series
+        .iter()
+        .map(|s| s.mean.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
     // The y range skips the first few points, where every curve starts far below where it ends.
     let skip = n / 10;
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -60,6 +71,7 @@ pub fn curves(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[
     chart
         .configure_mesh()
         .x_desc(x_label)
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc(y_label)
         .draw()?;
     for (i, s) in series.iter().enumerate() {
@@ -86,7 +98,9 @@ pub fn curves(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[
                 color.stroke_width(2),
             ))?
             .label(&s.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()

@@ -408,17 +408,6 @@ impl SearchSpace for Nb201Space {
         !cell.connects_input_to_output()
     }
 
-    /// One feature for each (edge, operation) pair: 30 in all, 6 active in a cell.
-    fn feature_count(&self) -> usize {
-        EDGE_COUNT * Op::ALL.len()
-    }
-
-    fn features(&self, cell: &Cell) -> Vec<usize> {
-        (0..EDGE_COUNT)
-            .map(|e| e * Op::ALL.len() + cell.ops[e] as usize)
-            .collect()
-    }
-
     fn cost(&self, cell: &Cell) -> StaticCost {
         self.skeleton.cost(cell)
     }

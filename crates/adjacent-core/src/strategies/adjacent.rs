@@ -1,63 +1,36 @@
 //! adjacent: this project's own strategy. See [`AdjacentSearch`].
 
-use rand::RngExt;
+use rand::seq::IndexedRandom;
 
 use crate::error::CoreError;
 use crate::space::SearchSpace;
 use crate::strategy::{SeenKeys, Strategy, sample_unseen, step_rng};
-use crate::surrogate::{RidgeFit, RidgeModel};
 use crate::trial::{Proposal, Trial, TrialId};
 
-/// Settings of the adjacent strategy. The defaults were chosen by measurement on the search signal
-/// (see BENCHMARKS.md).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Settings of the adjacent strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdjacentConfig {
-    /// Random genotypes evaluated before the first climb.
-    pub initial: usize,
-    /// Children of one parent that fail to beat it before its lineage dies out (extinction).
+    /// Children in a row that may fail to beat their parent before the lineage dies out
+    /// (extinction). A lineage also dies when its parent has no unseen neighbour left.
     pub patience: usize,
-    /// Unseen random genotypes the move model ranks to choose where life starts again after an
-    /// extinction; 1 restarts at a uniformly random genotype.
-    pub restart_pool: usize,
-    /// Ridge penalty of the move model.
-    pub ridge: f64,
-    /// A restart point must differ in at least this many choices from where every earlier lineage
-    /// died, so that life starts again away from the basins already climbed.
-    pub restart_distance: usize,
 }
 
 impl Default for AdjacentConfig {
+    /// Patience 24: on NAS-Bench-201 a parent's whole neighbourhood, chosen by measurement
+    /// (BENCHMARKS.md, "Choosing adjacent's design").
     fn default() -> Self {
-        AdjacentConfig {
-            initial: 10,
-            patience: 8,
-            restart_pool: 100,
-            ridge: 1.0,
-            restart_distance: 0,
-        }
+        AdjacentConfig { patience: 24 }
     }
 }
 
 impl AdjacentConfig {
     /// Checks every field, naming the one out of range.
     pub fn validate(&self) -> Result<(), CoreError> {
-        let bad = |field: &str, reason: &str| {
-            Err(CoreError::InvalidSetting {
-                field: field.into(),
-                reason: reason.into(),
-            })
-        };
-        if self.initial == 0 {
-            return bad("initial", "must be at least 1");
-        }
         if self.patience == 0 {
-            return bad("patience", "must be at least 1");
-        }
-        if self.restart_pool == 0 {
-            return bad("restart_pool", "must be at least 1");
-        }
-        if !(self.ridge > 0.0 && self.ridge.is_finite()) {
-            return bad("ridge", "must be a positive number");
+            return Err(CoreError::InvalidSetting {
+                field: "patience".into(),
+                reason: "must be at least 1".into(),
+            });
         }
         Ok(())
     }
@@ -69,42 +42,33 @@ struct Lineage<G> {
     id: TrialId,
     genotype: G,
     acc: f64,
-    /// Children that did not beat this parent.
+    /// Children in a row that did not beat this parent.
     failures: usize,
 }
 
-/// Search in the adjacent possible: small steps from proven parents, guided by what the steps so
-/// far have taught, with extinction and re-diversification when a lineage stalls.
+/// Search in the adjacent possible: small steps from proven parents, extinction when a lineage
+/// stalls, and life starting again somewhere new.
 ///
-/// 1. `initial` random genotypes are evaluated; the best of them founds the first lineage.
-/// 2. A lineage proposes a child one move away from its parent: among the parent's neighbours
-///    whose canonical cell was never evaluated (and which are not degenerate), the one a ridge
-///    model over the genotype's choices (one feature per edge and operation, refitted on every
-///    trial so far) predicts best. A child that beats its parent becomes the new parent (first
-///    improvement: no query is spent on the rest of the neighbourhood).
-/// 3. When `patience` children in a row fail to beat their parent, or the parent has no unseen
-///    neighbour left, the lineage dies out (extinction), and life starts again at the genotype the
-///    model ranks best among `restart_pool` unseen random ones: a jump that keeps what the search
-///    learned (the model) but not where it was.
+/// - A lineage proposes a child one move away from its parent, drawn uniformly among the parent's
+///   neighbours whose canonical cell was never evaluated and which are not degenerate (no path from
+///   input to output: such a cell cannot learn, so no query is spent on it).
+/// - A child that beats its parent becomes the parent at once (first improvement): no query is
+///   spent on the rest of the old parent's neighbourhood.
+/// - When `patience` children in a row fail to beat their parent, or the parent has no unseen
+///   neighbour left, the lineage dies out (extinction) and a new one starts at a uniformly random
+///   unseen genotype (re-diversification).
+/// - No query is ever spent twice on one canonical cell: isomorphic cells are one.
 ///
-/// No query is ever spent on a canonical cell already evaluated: isomorphic cells are one.
+/// What was measured and dropped (BENCHMARKS.md): ranking a parent's neighbours, or choosing the
+/// restart point, by a ridge model fitted on the trials so far; restarting near the best cell
+/// (iterated local search); an initial random population. None beat this simpler form on the
+/// search signal.
 pub struct AdjacentSearch<S: SearchSpace> {
     seed: u64,
     step: u64,
     config: AdjacentConfig,
     seen: SeenKeys<S::Key>,
-    best: Option<(TrialId, S::Genotype, f64)>,
     lineage: Option<Lineage<S::Genotype>>,
-    /// The first lineage has been founded (later ones start at a restart proposal).
-    founded: bool,
-    model: Option<RidgeModel>,
-    /// Where earlier lineages died.
-    graves: Vec<Vec<usize>>,
-}
-
-/// Choices in which two genotypes differ, from their one-hot features.
-fn distance(a: &[usize], b: &[usize]) -> usize {
-    a.iter().filter(|f| !b.contains(f)).count()
 }
 
 impl<S: SearchSpace> AdjacentSearch<S> {
@@ -116,63 +80,8 @@ impl<S: SearchSpace> AdjacentSearch<S> {
             step: 0,
             config,
             seen: SeenKeys::default(),
-            best: None,
             lineage: None,
-            founded: false,
-            model: None,
-            graves: Vec::new(),
         }
-    }
-
-    fn fit(&self) -> Option<RidgeFit> {
-        self.model.as_ref().and_then(RidgeModel::fit)
-    }
-
-    /// The unseen, non-degenerate neighbour of `parent` the model predicts best.
-    fn best_child(
-        &self,
-        space: &S,
-        parent: &S::Genotype,
-        fit: Option<&RidgeFit>,
-        rng: &mut dyn rand::Rng,
-    ) -> Option<(S::Move, S::Genotype)> {
-        let mut best: Option<(f64, S::Move, S::Genotype)> = None;
-        for (mv, g) in space.neighbours(parent) {
-            if self.seen.contains(&space.key(&g)) || space.is_degenerate(&g) {
-                continue;
-            }
-            // A tiny random term breaks ties (and orders moves when there is no model yet).
-            let score = fit.map_or(0.0, |f| f.predict(&space.features(&g))) + rng.random::<f64>() * 1e-9;
-            if best.as_ref().is_none_or(|b| score > b.0) {
-                best = Some((score, mv, g));
-            }
-        }
-        best.map(|(_, mv, g)| (mv, g))
-    }
-
-    /// The genotype to restart from: the model's favourite among `restart_pool` unseen samples.
-    fn restart_point(
-        &self,
-        space: &S,
-        fit: Option<&RidgeFit>,
-        rng: &mut dyn rand::Rng,
-    ) -> Option<S::Genotype> {
-        let mut best: Option<(f64, S::Genotype)> = None;
-        for _ in 0..self.config.restart_pool {
-            let g = sample_unseen(space, &self.seen, true, rng)
-                .or_else(|| sample_unseen(space, &self.seen, false, rng))?;
-            let features = space.features(&g);
-            let near_grave = self
-                .graves
-                .iter()
-                .any(|grave| distance(&features, grave) < self.config.restart_distance);
-            let score = fit.map_or(0.0, |f| f.predict(&features))
-                - if near_grave { 1e6 } else { 0.0 };
-            if best.as_ref().is_none_or(|b| score > b.0) {
-                best = Some((score, g));
-            }
-        }
-        best.map(|(_, g)| g)
     }
 }
 
@@ -183,41 +92,26 @@ impl<S: SearchSpace> Strategy<S> for AdjacentSearch<S> {
 
     fn ask(&mut self, space: &S) -> Result<Proposal<S::Genotype>, CoreError> {
         let mut rng = step_rng(self.seed, self.step);
-        let step = self.step;
         self.step += 1;
-        let exhausted = || CoreError::Exhausted {
-            strategy: "adjacent".into(),
-        };
-        if step < self.config.initial as u64 {
-            let g = sample_unseen(space, &self.seen, true, &mut rng)
-                .or_else(|| sample_unseen(space, &self.seen, false, &mut rng))
-                .ok_or_else(exhausted)?;
-            self.seen.insert(space.key(&g));
-            return Ok(Proposal::fresh(g));
-        }
-        if !self.founded {
-            self.founded = true;
-            self.lineage = self.best.clone().map(|(id, genotype, acc)| Lineage {
-                id,
-                genotype,
-                acc,
-                failures: 0,
-            });
-        }
-        let fit = self.fit();
         if let Some(lineage) = &self.lineage {
             if lineage.failures < self.config.patience {
-                if let Some((mv, g)) = self.best_child(space, &lineage.genotype, fit.as_ref(), &mut rng) {
-                    self.seen.insert(space.key(&g));
-                    return Ok(Proposal::child(g, lineage.id, mv));
+                let children: Vec<(S::Move, S::Genotype)> = space
+                    .neighbours(&lineage.genotype)
+                    .into_iter()
+                    .filter(|(_, g)| !self.seen.contains(&space.key(g)) && !space.is_degenerate(g))
+                    .collect();
+                if let Some((mv, g)) = children.choose(&mut rng) {
+                    self.seen.insert(space.key(g));
+                    return Ok(Proposal::child(g.clone(), lineage.id, mv));
                 }
             }
-            self.graves.push(space.features(&lineage.genotype));
             self.lineage = None;
         }
-        let g = self
-            .restart_point(space, fit.as_ref(), &mut rng)
-            .ok_or_else(exhausted)?;
+        let g = sample_unseen(space, &self.seen, true, &mut rng)
+            .or_else(|| sample_unseen(space, &self.seen, false, &mut rng))
+            .ok_or_else(|| CoreError::Exhausted {
+                strategy: "adjacent".into(),
+            })?;
         self.seen.insert(space.key(&g));
         Ok(Proposal::fresh(g))
     }
@@ -226,28 +120,20 @@ impl<S: SearchSpace> Strategy<S> for AdjacentSearch<S> {
         self.step = self.step.max(trial.id.0 + 1);
         self.seen.insert(space.key(&trial.genotype));
         let acc = trial.valid_acc();
-        if let Some(acc) = acc {
-            self.model
-                .get_or_insert_with(|| RidgeModel::new(space.feature_count(), self.config.ridge))
-                .add(&space.features(&trial.genotype), acc);
-            if self.best.as_ref().is_none_or(|b| acc > b.2) {
-                self.best = Some((trial.id, trial.genotype.clone(), acc));
-            }
-        }
-        let founds_lineage = match (&self.lineage, trial.parent) {
-            // A restart proposal founds the next lineage.
-            (None, None) => self.founded,
+        let founds_lineage = match (&mut self.lineage, trial.parent) {
+            // A fresh genotype (first, or after an extinction) founds the next lineage.
+            (None, None) => true,
             (Some(l), Some(p)) if p == l.id => {
-                if acc.is_some_and(|a| a > l.acc) {
-                    true
-                } else {
-                    self.lineage.as_mut().expect("matched").failures += 1;
-                    false
+                let better = acc.is_some_and(|a| a > l.acc);
+                if !better {
+                    l.failures += 1;
                 }
+                better
             }
             _ => false,
         };
         if founds_lineage {
+            // A founder that failed to train founds nothing: the next ask restarts.
             self.lineage = acc.map(|acc| Lineage {
                 id: trial.id,
                 genotype: trial.genotype.clone(),

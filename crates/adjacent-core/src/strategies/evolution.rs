@@ -74,10 +74,13 @@ impl<S: SearchSpace> Strategy<S> for RegularizedEvolution<S> {
         let (parent_id, parent, _) = picks
             .iter()
             .map(|i| &self.population[i])
-            .fold(None, |best: Option<&(TrialId, S::Genotype, f64)>, m| match best {
-                Some(b) if b.2 >= m.2 => Some(b),
-                _ => Some(m),
-            })
+            .fold(
+                None,
+                |best: Option<&(TrialId, S::Genotype, f64)>, m| match best {
+                    Some(b) if b.2 >= m.2 => Some(b),
+                    _ => Some(m),
+                },
+            )
             .expect("tournament is not empty");
         let mv = space.sample_move(parent, &mut rng);
         Ok(Proposal::child(space.apply(parent, &mv), *parent_id, mv))

@@ -63,10 +63,13 @@ impl<S: SearchSpace> LocalSearch<S> {
         self.neighbourhood
             .iter()
             .filter_map(|k| self.known.get(k))
-            .fold(None, |best: Option<&(f64, TrialId, S::Genotype)>, n| match best {
-                Some(b) if b.0 >= n.0 => Some(b),
-                _ => Some(n),
-            })
+            .fold(
+                None,
+                |best: Option<&(f64, TrialId, S::Genotype)>, n| match best {
+                    Some(b) if b.0 >= n.0 => Some(b),
+                    _ => Some(n),
+                },
+            )
             .cloned()
     }
 }
@@ -117,10 +120,8 @@ impl<S: SearchSpace> Strategy<S> for LocalSearch<S> {
         }
         // A trial without a parent is a (re)start; one that failed is replaced by another random
         // start at the next ask.
-        if trial.parent.is_none() {
-            if let Some(acc) = acc {
-                self.move_to(space, trial.id, trial.genotype.clone(), acc);
-            }
+        if let (None, Some(acc)) = (trial.parent, acc) {
+            self.move_to(space, trial.id, trial.genotype.clone(), acc);
         }
     }
 }
