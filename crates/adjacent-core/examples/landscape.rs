@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         *basins.entry(here).or_default() += 1;
     }
     let mut basins: Vec<(Cell, usize)> = basins.into_iter().collect();
-    basins.sort_by(|a, b| b.1.cmp(&a.1));
+    basins.sort_by_key(|b| std::cmp::Reverse(b.1));
     println!("{} local optima under steepest ascent", basins.len());
     println!("{:>6} {:>7} {:>8}  cell", "share", "cells", "valid");
     for (cell, n) in basins.iter().take(10) {
