@@ -4,6 +4,8 @@
 
 pub mod bench;
 pub mod error;
+pub mod network;
+pub mod schedule;
 pub mod space;
 pub mod spaces;
 pub mod strategies;

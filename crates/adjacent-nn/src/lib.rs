@@ -1,1 +1,3 @@
-//! Networks from genotypes (burn). Filled in by the training issue.
+//! adjacent-nn: architectures become burn networks that train on real images.
+
+pub mod net;

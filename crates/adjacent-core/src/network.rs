@@ -1,0 +1,147 @@
+//! The architecture of a whole network in the NAS-Bench-201 skeleton, with each cell its own
+//! genotype, so that cells can be grown and varied one at a time.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CoreError;
+use crate::spaces::nb201::{Cell, Op};
+
+/// Number of stages in the skeleton; a residual reduction block joins consecutive stages and
+/// doubles the width.
+pub const STAGES: usize = 3;
+
+/// A network: stem conv (`channels` wide), three stages of cells (widths C, 2C, 4C) joined by
+/// residual reduction blocks, global average pooling and a linear head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkArch {
+    /// Width of the first stage (C).
+    pub channels: usize,
+    /// The cells of each stage, as NAS-Bench-201 cell strings.
+    #[serde(with = "cell_strings")]
+    pub stages: Vec<Vec<Cell>>,
+    /// Channels of the input images.
+    pub input_channels: usize,
+    /// Classes of the head.
+    pub classes: usize,
+}
+
+impl NetworkArch {
+    /// The benchmark's network: every stage holds `cells_per_stage` copies of `cell`.
+    pub fn uniform(
+        cell: Cell,
+        channels: usize,
+        cells_per_stage: usize,
+        input_channels: usize,
+        classes: usize,
+    ) -> Self {
+        NetworkArch {
+            channels,
+            stages: vec![vec![cell; cells_per_stage]; STAGES],
+            input_channels,
+            classes,
+        }
+    }
+
+    /// Width of stage `s`.
+    pub fn stage_channels(&self, stage: usize) -> usize {
+        self.channels << stage
+    }
+
+    /// Checks the sizes, naming the field out of range.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let bad = |field: &str, reason: String| {
+            Err(CoreError::InvalidSetting {
+                field: field.into(),
+                reason,
+            })
+        };
+        if self.channels == 0 {
+            return bad("channels", "must be at least 1".into());
+        }
+        if self.stages.len() != STAGES {
+            return bad(
+                "stages",
+                format!("must list {STAGES} stages, found {}", self.stages.len()),
+            );
+        }
+        if self.input_channels == 0 {
+            return bad("input_channels", "must be at least 1".into());
+        }
+        if self.classes < 2 {
+            return bad(
+                "classes",
+                format!("must be at least 2, found {}", self.classes),
+            );
+        }
+        Ok(())
+    }
+
+    /// Trainable parameters of the network (batch norm affine; the head has a bias).
+    pub fn params(&self) -> u64 {
+        let conv = |cin: usize, cout: usize, k: usize| (cin * cout * k * k) as u64;
+        let bn = |c: usize| 2 * c as u64;
+        let mut c = self.channels;
+        let mut total = conv(self.input_channels, c, 3) + bn(c);
+        for (s, cells) in self.stages.iter().enumerate() {
+            if s > 0 {
+                let cin = c;
+                c = self.stage_channels(s);
+                total += conv(cin, c, 3) + bn(c) + conv(c, c, 3) + bn(c) + conv(cin, c, 1);
+            }
+            for cell in cells {
+                for op in cell.ops() {
+                    total += match op {
+                        Op::NorConv1x1 => conv(c, c, 1) + bn(c),
+                        Op::NorConv3x3 => conv(c, c, 3) + bn(c),
+                        _ => 0,
+                    };
+                }
+            }
+        }
+        total + bn(c) + (c * self.classes + self.classes) as u64
+    }
+}
+
+mod cell_strings {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error, ser::SerializeSeq};
+
+    use crate::spaces::nb201::Cell;
+
+    pub fn serialize<S: Serializer>(stages: &[Vec<Cell>], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(stages.len()))?;
+        for stage in stages {
+            let strings: Vec<String> = stage.iter().map(Cell::to_string).collect();
+            seq.serialize_element(&strings)?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<Cell>>, D::Error> {
+        let stages: Vec<Vec<String>> = Vec::deserialize(d)?;
+        stages
+            .iter()
+            .map(|stage| {
+                stage
+                    .iter()
+                    .map(|s| s.parse::<Cell>().map_err(D::Error::custom))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::SearchSpace;
+    use crate::spaces::nb201::{Nb201Space, Skeleton};
+
+    #[test]
+    fn uniform_params_agree_with_the_benchmark_skeleton() {
+        let space = Nb201Space::new(Skeleton::default());
+        for cell in space.cells().step_by(97) {
+            let arch = NetworkArch::uniform(cell, 16, 5, 3, 10);
+            assert_eq!(arch.params(), space.cost(&cell).params, "{cell}");
+        }
+    }
+}
