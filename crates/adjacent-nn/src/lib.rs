@@ -1,3 +1,46 @@
 //! adjacent-nn: architectures become burn networks that train on real images.
 
+pub mod checkpoint;
+pub mod data;
+pub mod error;
 pub mod net;
+pub mod train;
+
+pub use error::NnError;
+
+use burn::tensor::Device;
+
+/// The device named `name`: `cpu` (burn's pure-Rust flex backend) or `cuda:N` (needs the `cuda`
+/// feature).
+pub fn device(name: &str) -> Result<Device, NnError> {
+    let bad = |reason: String| NnError::InvalidSetting {
+        field: "device".into(),
+        reason,
+    };
+    if name == "cpu" {
+        return Ok(Device::flex());
+    }
+    if let Some(index) = name.strip_prefix("cuda:") {
+        let index: usize = index
+            .parse()
+            .map_err(|_| bad(format!("{name:?}: expected cuda:N, e.g. cuda:0")))?;
+        return cuda_device(index).ok_or_else(|| {
+            bad(format!(
+                "{name}: this build has no CUDA support (rebuild with --features cuda)"
+            ))
+        });
+    }
+    Err(bad(format!(
+        "unknown device {name:?}; valid devices: cpu, cuda:N"
+    )))
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(index: usize) -> Option<Device> {
+    Some(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(_index: usize) -> Option<Device> {
+    None
+}

@@ -43,6 +43,8 @@ pub struct Zero;
 pub struct Skip;
 
 /// One edge of a cell.
+// burn has no Module for Box, so the conv variant stays inline; a cell has only six edges.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Edge {
     None(Zero),
@@ -133,7 +135,13 @@ impl Reduction {
         Reduction {
             conv_a: ReluConvBn::new(cin, cout, 3, 2, device),
             conv_b: ReluConvBn::new(cout, cout, 3, 1, device),
-            pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            // Ceil mode, so that odd sizes halve as the strided conv does (5 -> 3, not 2); on even
+            // sizes it is the benchmark's plain 2x2 pooling.
+            pool: AvgPool2dConfig::new([2, 2])
+                .with_strides([2, 2])
+                .with_ceil_mode(true)
+                .with_count_include_pad(false)
+                .init(),
             shortcut: Conv2dConfig::new([cin, cout], [1, 1])
                 .with_bias(false)
                 .init(device),

@@ -2,6 +2,7 @@
 
 mod bench_cmd;
 mod plot;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -20,12 +21,18 @@ struct Cli {
 enum Command {
     /// Compare search strategies on a NAS-Bench-201 table (tabular benchmark: seconds, not GPU hours).
     Bench(bench_cmd::BenchArgs),
+    /// Train one architecture on real images and save the model.
+    Train(train_cmd::TrainArgs),
+    /// Score a saved model on a data set's test images.
+    Eval(train_cmd::EvalArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Train(args) => train_cmd::run_train(args),
+        Command::Eval(args) => train_cmd::run_eval(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,432 @@
+//! `adjacent train` and `adjacent eval`: one architecture trained on real images, and a saved model
+//! scored again.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use adjacent_core::network::NetworkArch;
+use adjacent_core::schedule::Schedule;
+use adjacent_core::spaces::nb201::Cell;
+use adjacent_nn::checkpoint::{self, ModelCard};
+use adjacent_nn::data::{self, BadImagePolicy, Dataset, ImageSet, Normalization};
+use adjacent_nn::net::Network;
+use adjacent_nn::train::{self, Devices, EpochReport, Event, RunEnd, TrainConfig};
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+/// Files a training run writes into its output folder.
+const OUTPUT_FILES: [&str; 4] = [
+    "metrics.jsonl",
+    "result.json",
+    checkpoint::WEIGHTS_FILE,
+    checkpoint::ARCH_FILE,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Toggle {
+    /// On for colour images, off for grey ones.
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    /// Data set: `builtin` (a Fashion-MNIST subset shipped with adjacent), or a folder with IDX
+    /// files, the CIFAR-10 binary release, or the ImageFolder layout (train/<class>/*, test/<class>/*).
+    #[arg(long, default_value = "builtin")]
+    pub data: String,
+    /// What to do with an image that fails to decode.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub on_bad_image: BadImage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BadImage {
+    Fail,
+    Skip,
+}
+
+impl DataArgs {
+    pub fn load(&self) -> Result<Dataset> {
+        let policy = match self.on_bad_image {
+            BadImage::Fail => BadImagePolicy::Fail,
+            BadImage::Skip => BadImagePolicy::Skip,
+        };
+        let started = Instant::now();
+        let data = data::load(&self.data, policy)?;
+        eprintln!(
+            "data: {} ({} training, {} test images, {}x{}x{}, {} classes) loaded in {:.1} s",
+            data.source,
+            data.train.len(),
+            data.test.len(),
+            data.train.channels,
+            data.train.height,
+            data.train.width,
+            data.train.classes(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(data)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Train on a stratified, seeded subset of this many training images (before the validation
+    /// split is taken out).
+    #[arg(long)]
+    pub subset: Option<usize>,
+    /// Validation images held out of the training set (stratified, seeded): a count, or a fraction
+    /// below 1. 0 trains on everything.
+    #[arg(long, default_value = "0.1")]
+    pub valid: f64,
+    /// The cell, as a NAS-Bench-201 cell string; every cell of the network gets it.
+    #[arg(long)]
+    pub arch: String,
+    /// Width of the first stage (C).
+    #[arg(long, default_value_t = 16)]
+    pub channels: usize,
+    /// Cells per stage (N).
+    #[arg(long, default_value_t = 5)]
+    pub cells: usize,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Base learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// constant, cosine, sgdr[:t0=1,tmult=2], triangular[:half=1,min=0.1] or
+    /// onecycle[:warmup=0.3,div=25,final_div=10000]; periods are in epochs.
+    #[arg(long, default_value = "cosine")]
+    pub schedule: String,
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Plain momentum instead of Nesterov's.
+    #[arg(long)]
+    pub no_nesterov: bool,
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this value.
+    #[arg(long)]
+    pub clip_norm: Option<f64>,
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
+    /// Random crop (padding 4) and horizontal flip.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub augment: Toggle,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// cpu, or cuda:N in a build with the cuda feature.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Output folder: metrics.jsonl, result.json, model.safetensors, arch.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite the output files of an earlier run in --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Serialize)]
+struct RunResult<'a> {
+    status: &'a RunEnd,
+    valid_acc: Option<f64>,
+    test_acc: Option<f64>,
+    params: u64,
+    epochs: usize,
+    seconds: f64,
+    images_per_second: f64,
+    arch: &'a str,
+    data: &'a str,
+    train_images: usize,
+    valid_images: usize,
+    config: &'a TrainConfig,
+}
+
+/// Refuses an output folder that holds a run, unless `force`; then makes sure it exists.
+pub fn prepare_out(out: &Path, force: bool) -> Result<()> {
+    let existing: Vec<&str> = OUTPUT_FILES
+        .into_iter()
+        .filter(|f| out.join(f).exists())
+        .collect();
+    if !existing.is_empty() {
+        if !force {
+            bail!(
+                "{} already holds a run ({}); choose another --out or pass --force to overwrite it",
+                out.display(),
+                existing.join(", ")
+            );
+        }
+        for f in existing {
+            std::fs::remove_file(out.join(f))
+                .with_context(|| format!("cannot remove {}", out.join(f).display()))?;
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))
+}
+
+/// The number of validation images `valid` asks for out of `n`.
+fn valid_count(valid: f64, n: usize) -> Result<usize> {
+    if !(valid >= 0.0 && valid.is_finite()) {
+        bail!("invalid setting --valid: must be a count or a fraction, got {valid}");
+    }
+    let count = if valid < 1.0 {
+        (valid * n as f64).round() as usize
+    } else {
+        valid as usize
+    };
+    if count >= n {
+        bail!(
+            "invalid setting --valid: {count} validation images leave none of the {n} to train on"
+        );
+    }
+    Ok(count)
+}
+
+/// Training and validation sets from the data set's training images.
+fn prepare_sets(
+    data: &Dataset,
+    subset: Option<usize>,
+    valid: f64,
+    seed: u64,
+) -> Result<(ImageSet, Option<ImageSet>)> {
+    let mut train = data.train.clone();
+    if let Some(n) = subset {
+        if n == 0 || n > train.len() {
+            bail!(
+                "invalid setting --subset: {n} is not between 1 and the {} training images",
+                train.len()
+            );
+        }
+        train = train.select(&train.stratified(n, seed));
+    }
+    let count = valid_count(valid, train.len())?;
+    if count == 0 {
+        return Ok((train, None));
+    }
+    let (train, valid) = train.split(count, seed ^ 0x5EED_5A1D);
+    Ok((train, Some(valid)))
+}
+
+pub fn run_train(args: TrainArgs) -> Result<()> {
+    let cell: Cell = args.arch.parse().context("--arch")?;
+    let schedule: Schedule = args.schedule.parse().context("--schedule")?;
+    let device = adjacent_nn::device(&args.device)?;
+    prepare_out(&args.out, args.force)?;
+    let data = args.data.load()?;
+    let (train_set, valid_set) = prepare_sets(&data, args.subset, args.valid, args.seed)?;
+    let augment = match args.augment {
+        Toggle::Auto => train_set.channels == 3,
+        Toggle::On => true,
+        Toggle::Off => false,
+    };
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        schedule,
+        momentum: args.momentum,
+        nesterov: !args.no_nesterov,
+        weight_decay: args.weight_decay,
+        clip_norm: args.clip_norm,
+        label_smoothing: args.label_smoothing,
+        augment,
+        seed: args.seed,
+    };
+    config.validate()?;
+    let arch = NetworkArch::uniform(
+        cell,
+        args.channels,
+        args.cells,
+        train_set.channels,
+        train_set.classes(),
+    );
+    arch.validate()?;
+    let norm = Normalization::of(&train_set);
+    let card = ModelCard {
+        arch: arch.clone(),
+        height: train_set.height,
+        width: train_set.width,
+        normalization: norm.clone(),
+        class_names: train_set.class_names.clone(),
+    };
+    let devices = Devices::new(device);
+    devices.plain.seed(args.seed);
+    devices.train.seed(args.seed);
+    let model = Network::new(&arch, &devices.train);
+    eprintln!(
+        "training C={} N={} ({} parameters) on {} images, validating on {}, {} epochs, batch {}, lr {} {}{}",
+        args.channels,
+        args.cells,
+        arch.params(),
+        train_set.len(),
+        valid_set.as_ref().map_or(0, ImageSet::len),
+        config.epochs,
+        config.batch,
+        config.lr,
+        config.schedule,
+        if augment { ", augmented" } else { "" }
+    );
+
+    let metrics_path = args.out.join("metrics.jsonl");
+    let mut metrics = std::fs::File::create(&metrics_path)
+        .with_context(|| format!("cannot create {}", metrics_path.display()))?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} steps, loss {msg} ({elapsed}, {eta} left)",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let mut write_error = None;
+    let started = Instant::now();
+    let (model, reports, end) = train::train(
+        model,
+        &train_set,
+        valid_set.as_ref(),
+        &norm,
+        &config,
+        &devices,
+        &mut |event| match event {
+            Event::Step {
+                epoch,
+                step,
+                steps,
+                loss,
+            } => {
+                if step == 1 {
+                    bar.reset();
+                    bar.set_length(steps as u64);
+                    bar.set_prefix(format!("{epoch}/{}", config.epochs));
+                }
+                bar.set_position(step as u64);
+                bar.set_message(format!("{loss:.4}"));
+            }
+            Event::Epoch(report) => {
+                bar.suspend(|| print_epoch(report, config.epochs));
+                if let Err(e) = writeln!(
+                    metrics,
+                    "{}",
+                    serde_json::to_string(report).expect("serializes")
+                ) {
+                    write_error.get_or_insert(e);
+                }
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    if let Some(e) = write_error {
+        return Err(e).with_context(|| format!("cannot write {}", metrics_path.display()));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let images: usize = reports.iter().map(|r| r.images).sum();
+    let test_acc = match end {
+        RunEnd::Completed => Some(train::evaluate(&model, &data.test, &norm, 256, &devices)),
+        RunEnd::Diverged { .. } => None,
+    };
+    checkpoint::save(&args.out, &model, &card)?;
+    let result = RunResult {
+        status: &end,
+        valid_acc: reports.last().and_then(|r| r.valid_acc),
+        test_acc,
+        params: arch.params(),
+        epochs: reports.len(),
+        seconds,
+        images_per_second: images as f64 / reports.iter().map(|r| r.seconds).sum::<f64>().max(1e-9),
+        arch: &args.arch,
+        data: &data.source,
+        train_images: train_set.len(),
+        valid_images: valid_set.as_ref().map_or(0, ImageSet::len),
+        config: &config,
+    };
+    let result_path = args.out.join("result.json");
+    std::fs::write(&result_path, serde_json::to_string_pretty(&result)? + "\n")
+        .with_context(|| format!("cannot write {}", result_path.display()))?;
+    match (&end, test_acc) {
+        (RunEnd::Completed, Some(acc)) => {
+            println!(
+                "test accuracy {acc:.2}% ({} test images); {seconds:.1} s; saved to {}",
+                data.test.len(),
+                args.out.display()
+            );
+            Ok(())
+        }
+        _ => bail!(
+            "training {end}; the last finite model and result.json are in {}",
+            args.out.display()
+        ),
+    }
+}
+
+fn print_epoch(r: &EpochReport, epochs: usize) {
+    let valid = r
+        .valid_acc
+        .map_or(String::new(), |v| format!("  valid {v:.2}%"));
+    println!(
+        "epoch {}/{epochs}  lr {:.4}  loss {:.4}  train {:.2}%{valid}  {:.1} s ({:.0} images/s)",
+        r.epoch,
+        r.lr,
+        r.train_loss,
+        r.train_acc,
+        r.seconds,
+        r.images as f64 / r.seconds.max(1e-9)
+    );
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A folder written by `adjacent train` (arch.json and model.safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+pub fn run_eval(args: EvalArgs) -> Result<()> {
+    let devices = Devices::new(adjacent_nn::device(&args.device)?);
+    let (model, card) = checkpoint::load(&args.model, &devices.plain)?;
+    let data = args.data.load()?;
+    let test = &data.test;
+    let expected = (
+        card.arch.input_channels,
+        card.height,
+        card.width,
+        card.arch.classes,
+    );
+    let found = (test.channels, test.height, test.width, test.classes());
+    if expected != found {
+        bail!(
+            "{} expects {}x{}x{} images in {} classes, but {} has {}x{}x{} images in {} classes",
+            args.model.display(),
+            expected.0,
+            expected.1,
+            expected.2,
+            expected.3,
+            data.source,
+            found.0,
+            found.1,
+            found.2,
+            found.3
+        );
+    }
+    let acc = train::evaluate(
+        &model,
+        test,
+        &card.normalization,
+        args.batch.max(1),
+        &devices,
+    );
+    println!("test accuracy {acc:.2}% ({} test images)", test.len());
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! `adjacent train` and `adjacent eval` as a user runs them.
+
+use std::process::{Command, Output};
+
+const CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+
+fn adjacent(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_adjacent"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = adjacent(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    stderr
+}
+
+fn quick_train(out: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--arch",
+        CELL,
+        "--channels",
+        "4",
+        "--cells",
+        "1",
+        "--epochs",
+        "1",
+        "--subset",
+        "600",
+        "--batch",
+        "64",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    adjacent(&args)
+}
+
+#[test]
+fn train_writes_its_outputs_and_eval_reproduces_the_test_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out = out.to_str().unwrap();
+    let run = quick_train(out, &[]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let metrics = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    for key in [
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_acc",
+        "valid_acc",
+        "seconds",
+    ] {
+        assert!(line.get(key).is_some(), "metrics.jsonl lacks {key}: {line}");
+    }
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/result.json")).unwrap())
+            .unwrap();
+    for key in ["valid_acc", "test_acc", "params", "epochs", "seconds"] {
+        assert!(
+            result.get(key).is_some(),
+            "result.json lacks {key}: {result}"
+        );
+    }
+    assert_eq!(result["status"]["status"], "completed");
+    let arch: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/arch.json")).unwrap())
+            .unwrap();
+    assert_eq!(arch["stages"][2][0], CELL);
+    assert!(dir.path().join("run/model.safetensors").is_file());
+
+    let eval = adjacent(&["eval", "--model", out]);
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let printed = String::from_utf8_lossy(&eval.stdout);
+    let expected = format!("test accuracy {:.2}%", result["test_acc"].as_f64().unwrap());
+    assert!(printed.contains(&expected), "{printed} vs {expected}");
+
+    // The folder now holds a run: refused, unless --force.
+    let err = fails(&[
+        "train",
+        "--arch",
+        CELL,
+        "--channels",
+        "4",
+        "--cells",
+        "1",
+        "--epochs",
+        "1",
+        "--subset",
+        "100",
+        "--out",
+        out,
+    ]);
+    assert!(
+        err.contains("already holds a run") && err.contains("--force"),
+        "{err}"
+    );
+    let forced = quick_train(out, &["--force"]);
+    assert!(forced.status.success());
+}
+
+#[test]
+fn bad_training_input_gets_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let out = out.to_str().unwrap();
+    let err = fails(&[
+        "train",
+        "--arch",
+        "|nor_conv_3x3~0|+|bad~0|none~1|+|none~0|none~1|none~2|",
+        "--out",
+        out,
+    ]);
+    assert!(
+        err.contains("--arch") && err.contains("unknown operation \"bad\""),
+        "{err}"
+    );
+    let err = fails(&[
+        "train",
+        "--arch",
+        CELL,
+        "--schedule",
+        "sgdr:t0=0",
+        "--out",
+        out,
+    ]);
+    assert!(err.contains("t0 must be positive"), "{err}");
+    let err = fails(&[
+        "train",
+        "--arch",
+        CELL,
+        "--data",
+        "/nonexistent/data",
+        "--out",
+        out,
+    ]);
+    assert!(
+        err.contains("/nonexistent/data") && err.contains("no such file"),
+        "{err}"
+    );
+    let err = fails(&["train", "--arch", CELL, "--subset", "20000", "--out", out]);
+    assert!(err.contains("--subset"), "{err}");
+    let err = fails(&["train", "--arch", CELL, "--device", "tpu", "--out", out]);
+    assert!(err.contains("valid devices: cpu, cuda:N"), "{err}");
+    let err = fails(&[
+        "train", "--arch", CELL, "--lr=-1", "--epochs", "1", "--subset", "100", "--out", out,
+    ]);
+    assert!(err.contains("lr"), "{err}");
+}
+
+#[test]
+fn eval_refuses_a_model_folder_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = fails(&["eval", "--model", dir.path().to_str().unwrap()]);
+    assert!(err.contains("arch.json"), "{err}");
+}
