@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use adjacent_core::network::NetworkArch;
+use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -30,10 +31,15 @@ pub struct ModelCard {
 pub fn save(dir: &Path, model: &Network, card: &ModelCard) -> Result<(), NnError> {
     let weights = dir.join(WEIGHTS_FILE);
     let mut store = SafetensorsStore::from_file(&weights).overwrite(true);
-    model.save_into(&mut store).map_err(|e| NnError::BadModel {
-        path: weights.clone(),
-        reason: format!("cannot save: {e}"),
-    })?;
+    // `valid` first folds the batch-norm statistics of the last step (burn keeps them pending, per
+    // thread) into the values that are written; without it the file lags one step behind.
+    model
+        .valid()
+        .save_into(&mut store)
+        .map_err(|e| NnError::BadModel {
+            path: weights.clone(),
+            reason: format!("cannot save: {e}"),
+        })?;
     let arch = dir.join(ARCH_FILE);
     let text = serde_json::to_string_pretty(card).expect("a model card serializes");
     std::fs::write(&arch, text + "\n").map_err(NnError::io(&arch))
