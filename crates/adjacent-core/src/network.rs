@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
+use crate::space::StaticCost;
 use crate::spaces::nb201::{Cell, Op};
 
 /// Number of stages in the skeleton; a residual reduction block joins consecutive stages and
@@ -76,29 +77,45 @@ impl NetworkArch {
         Ok(())
     }
 
-    /// Trainable parameters of the network (batch norm affine; the head has a bias).
-    pub fn params(&self) -> u64 {
+    /// Trainable parameters (batch norm affine; the head has a bias) and multiply-adds of one
+    /// forward pass on a `input_size` x `input_size` image. Batch norm FLOPs are not counted, as in
+    /// the NAS-Bench-201 figures.
+    pub fn cost(&self, input_size: usize) -> StaticCost {
         let conv = |cin: usize, cout: usize, k: usize| (cin * cout * k * k) as u64;
         let bn = |c: usize| 2 * c as u64;
         let mut c = self.channels;
-        let mut total = conv(self.input_channels, c, 3) + bn(c);
+        let mut hw = (input_size * input_size) as u64;
+        let mut params = conv(self.input_channels, c, 3) + bn(c);
+        let mut flops = hw * conv(self.input_channels, c, 3);
         for (s, cells) in self.stages.iter().enumerate() {
             if s > 0 {
+                // Residual reduction: 3x3 stride-2 conv, 3x3 conv, and a 1x1 conv on the shortcut.
                 let cin = c;
                 c = self.stage_channels(s);
-                total += conv(cin, c, 3) + bn(c) + conv(c, c, 3) + bn(c) + conv(cin, c, 1);
+                hw /= 4;
+                params += conv(cin, c, 3) + bn(c) + conv(c, c, 3) + bn(c) + conv(cin, c, 1);
+                flops += hw * (conv(cin, c, 3) + conv(c, c, 3) + conv(cin, c, 1));
             }
-            for cell in cells {
-                for op in cell.ops() {
-                    total += match op {
-                        Op::NorConv1x1 => conv(c, c, 1) + bn(c),
-                        Op::NorConv3x3 => conv(c, c, 3) + bn(c),
-                        _ => 0,
-                    };
-                }
+            for op in cells.iter().flat_map(Cell::ops) {
+                let k = match op {
+                    Op::NorConv1x1 => 1,
+                    Op::NorConv3x3 => 3,
+                    _ => continue,
+                };
+                params += conv(c, c, k) + bn(c);
+                flops += hw * conv(c, c, k);
             }
         }
-        total + bn(c) + (c * self.classes + self.classes) as u64
+        let head = (c * self.classes + self.classes) as u64;
+        StaticCost {
+            params: params + bn(c) + head,
+            flops: flops + head,
+        }
+    }
+
+    /// Trainable parameters (they do not depend on the input size).
+    pub fn params(&self) -> u64 {
+        self.cost(0).params
     }
 }
 
@@ -133,15 +150,29 @@ mod cell_strings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::SearchSpace;
-    use crate::spaces::nb201::{Nb201Space, Skeleton};
 
     #[test]
-    fn uniform_params_agree_with_the_benchmark_skeleton() {
-        let space = Nb201Space::new(Skeleton::default());
-        for cell in space.cells().step_by(97) {
-            let arch = NetworkArch::uniform(cell, 16, 5, 3, 10);
-            assert_eq!(arch.params(), space.cost(&cell).params, "{cell}");
+    fn each_cell_counts_at_its_own_stage_width() {
+        let empty: Cell = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+            .parse()
+            .unwrap();
+        let base = NetworkArch::uniform(empty, 8, 2, 3, 10);
+        for stage in 0..STAGES {
+            let mut grown = base.clone();
+            grown.stages[stage][1] = empty.with_op(1, Op::NorConv3x3);
+            let c = base.stage_channels(stage) as u64;
+            // One 3x3 conv (c x c x 9) and its batch norm (2c).
+            assert_eq!(
+                grown.params() - base.params(),
+                9 * c * c + 2 * c,
+                "stage {stage}"
+            );
+            let hw = (32u64 >> stage).pow(2);
+            assert_eq!(
+                grown.cost(32).flops - base.cost(32).flops,
+                hw * 9 * c * c,
+                "stage {stage}"
+            );
         }
     }
 }

@@ -1,21 +1,16 @@
 //! Each operation's forward pass against a direct reference implementation, and its backward pass
 //! against central finite differences.
 
+mod common;
+
 use adjacent_core::spaces::nb201::{Cell, Op};
 use adjacent_nn::net::{CellModule, Edge, Reduction, ReluConvBn};
 use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use common::seeded;
 
 const SHAPE: [usize; 4] = [2, 3, 5, 5];
-
-/// Burn's random generator is shared by the tests of this binary, which run in parallel; each test
-/// holds this lock so that its seeded draws are its own and the test is reproducible.
-static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn seeded() -> std::sync::MutexGuard<'static, ()> {
-    SEEDED.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn device() -> Device {
     let d = Device::flex().autodiff();

@@ -1,5 +1,7 @@
 //! Training end to end on a slice of the built-in data, saving and reloading, and divergence.
 
+mod common;
+
 use adjacent_core::network::NetworkArch;
 use adjacent_core::schedule::Schedule;
 use adjacent_nn::checkpoint::{self, ModelCard};
@@ -8,6 +10,7 @@ use adjacent_nn::net::Network;
 use adjacent_nn::train::{self, Devices, RunEnd, TrainConfig};
 use burn::module::Module;
 use burn::prelude::*;
+use common::seeded;
 
 const CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
 
@@ -17,14 +20,6 @@ struct Fixture {
     norm: Normalization,
     arch: NetworkArch,
     devices: Devices,
-}
-
-/// Burn's random generator is shared by this binary's tests, which run in parallel; each test
-/// holds this lock so that its seeded draws (weight initialization) are its own.
-static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn seeded() -> std::sync::MutexGuard<'static, ()> {
-    SEEDED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn fixture(train_images: usize) -> Fixture {

@@ -1,24 +1,11 @@
 //! `adjacent bench` as a user runs it: outputs, and a clear error with a non-zero exit for every
 //! bad input (never a panic).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn adjacent(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_adjacent"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-/// Runs a command that must fail; returns its stderr.
-fn fails(args: &[&str]) -> String {
-    let out = adjacent(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "{args:?} succeeded");
-    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-    stderr
-}
+use common::{adjacent, fails};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);

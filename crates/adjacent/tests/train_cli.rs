@@ -1,23 +1,12 @@
 //! `adjacent train` and `adjacent eval` as a user runs them.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
+
+use common::{adjacent, fails};
 
 const CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
-
-fn adjacent(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_adjacent"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = adjacent(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "{args:?} succeeded");
-    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-    stderr
-}
 
 fn quick_train(out: &str, extra: &[&str]) -> Output {
     let mut args = vec![

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use rand::{Rng, RngExt};
 
 use crate::error::CoreError;
+use crate::network::NetworkArch;
 use crate::space::{SearchSpace, StaticCost};
 
 /// An operation on one edge of a cell, in the benchmark's order.
@@ -279,38 +280,17 @@ impl Default for Skeleton {
 }
 
 impl Skeleton {
-    /// Parameters and multiply-adds of the skeleton filled with `cell`. Batch norm is affine (2
-    /// parameters a channel) and its FLOPs are not counted, as in the benchmark's own figures.
+    /// Parameters and multiply-adds of the skeleton filled with `cell` (see [`NetworkArch::cost`]).
     pub fn cost(&self, cell: &Cell) -> StaticCost {
-        let bn = |c: u64| 2 * c;
-        let conv = |cin: u64, cout: u64, k: u64| cin * cout * k * k;
-        let mut c = self.channels;
-        let mut hw = self.input_size * self.input_size;
-        let mut params = conv(self.input_channels, c, 3) + bn(c);
-        let mut flops = hw * conv(self.input_channels, c, 3);
-        for stage in 0..3 {
-            if stage > 0 {
-                // Residual reduction: 3x3 stride-2 conv, 3x3 conv, and a 1x1 conv on the shortcut.
-                let cin = c;
-                c *= 2;
-                hw /= 4;
-                let p = conv(cin, c, 3) + bn(c) + conv(c, c, 3) + bn(c) + conv(cin, c, 1);
-                params += p;
-                flops += hw * (conv(cin, c, 3) + conv(c, c, 3) + conv(cin, c, 1));
-            }
-            for op in cell.ops {
-                let k = match op {
-                    Op::NorConv1x1 => 1,
-                    Op::NorConv3x3 => 3,
-                    _ => continue,
-                };
-                params += self.cells_per_stage * (conv(c, c, k) + bn(c));
-                flops += self.cells_per_stage * hw * conv(c, c, k);
-            }
-        }
-        params += bn(c) + c * self.classes + self.classes;
-        flops += c * self.classes + self.classes;
-        StaticCost { params, flops }
+        let count = |v: u64| v as usize;
+        NetworkArch::uniform(
+            *cell,
+            count(self.channels),
+            count(self.cells_per_stage),
+            count(self.input_channels),
+            count(self.classes),
+        )
+        .cost(count(self.input_size))
     }
 }
 
