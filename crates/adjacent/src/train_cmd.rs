@@ -149,21 +149,25 @@ struct RunResult<'a> {
     config: &'a TrainConfig,
 }
 
-/// Refuses an output folder that holds a run, unless `force`; then makes sure it exists.
+/// Refuses an output folder that exists and is not empty, unless `force` (which removes the files
+/// of an earlier run and nothing else); then makes sure the folder exists.
 pub fn prepare_out(out: &Path, force: bool) -> Result<()> {
-    let existing: Vec<&str> = OUTPUT_FILES
-        .into_iter()
-        .filter(|f| out.join(f).exists())
-        .collect();
-    if !existing.is_empty() {
+    if out.exists() && !out.is_dir() {
+        bail!("--out {} is a file, not a folder", out.display());
+    }
+    let in_use = out.is_dir()
+        && std::fs::read_dir(out)
+            .with_context(|| format!("cannot read {}", out.display()))?
+            .next()
+            .is_some();
+    if in_use {
         if !force {
             bail!(
-                "{} already holds a run ({}); choose another --out or pass --force to overwrite it",
-                out.display(),
-                existing.join(", ")
+                "{} already exists and is not empty; choose another --out or pass --force to overwrite its run",
+                out.display()
             );
         }
-        for f in existing {
+        for f in OUTPUT_FILES.into_iter().filter(|f| out.join(f).exists()) {
             std::fs::remove_file(out.join(f))
                 .with_context(|| format!("cannot remove {}", out.join(f).display()))?;
         }

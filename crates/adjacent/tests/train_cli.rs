@@ -96,7 +96,7 @@ fn train_writes_its_outputs_and_eval_reproduces_the_test_accuracy() {
         out,
     ]);
     assert!(
-        err.contains("already holds a run") && err.contains("--force"),
+        err.contains("already exists and is not empty") && err.contains("--force"),
         "{err}"
     );
     let forced = quick_train(out, &["--force"]);
@@ -157,4 +157,18 @@ fn eval_refuses_a_model_folder_it_cannot_use() {
     let dir = tempfile::tempdir().unwrap();
     let err = fails(&["eval", "--model", dir.path().to_str().unwrap()]);
     assert!(err.contains("arch.json"), "{err}");
+}
+
+#[test]
+fn an_empty_existing_folder_is_used_and_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = quick_train(dir.path().to_str().unwrap(), &[]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let file = dir.path().join("result.json");
+    let err = fails(&["train", "--arch", CELL, "--out", file.to_str().unwrap()]);
+    assert!(err.contains("is a file, not a folder"), "{err}");
 }
