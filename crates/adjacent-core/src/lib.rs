@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod error;
+pub mod morphism;
 pub mod network;
 pub mod schedule;
 pub mod space;

@@ -5,6 +5,7 @@ pub mod data;
 pub mod error;
 pub mod net;
 pub mod train;
+pub mod transfer;
 
 pub use error::NnError;
 

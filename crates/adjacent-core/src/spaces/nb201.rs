@@ -11,18 +11,25 @@ use crate::network::NetworkArch;
 use crate::space::{SearchSpace, StaticCost};
 
 /// An operation on one edge of a cell, in the benchmark's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[repr(u8)]
 pub enum Op {
     /// The zero operation: the edge does not exist.
+    #[serde(rename = "none")]
     None = 0,
     /// The identity.
+    #[serde(rename = "skip_connect")]
     SkipConnect = 1,
     /// ReLU, 1x1 convolution, batch norm.
+    #[serde(rename = "nor_conv_1x1")]
     NorConv1x1 = 2,
     /// ReLU, 3x3 convolution, batch norm.
+    #[serde(rename = "nor_conv_3x3")]
     NorConv3x3 = 3,
     /// 3x3 average pooling, stride 1.
+    #[serde(rename = "avg_pool_3x3")]
     AvgPool3x3 = 4,
 }
 

@@ -1,0 +1,243 @@
+//! Network morphisms: small changes to a [`NetworkArch`], each with the weight transfer that lets
+//! the child start where its parent ended (Net2Net, NASH). Which changes preserve the function is
+//! decided here, on the genotype; `adjacent-nn` carries the weights.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CoreError;
+use crate::network::NetworkArch;
+use crate::spaces::nb201::{Cell, EDGE_COUNT, Op};
+
+/// Where a cell sits: its stage and its index within the stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CellAt {
+    pub stage: usize,
+    pub index: usize,
+}
+
+/// One small change to a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Morphism {
+    /// A `none` edge becomes a convolution whose output starts at zero (its batch-norm scale is 0).
+    AddConv { at: CellAt, edge: usize, op: Op },
+    /// A `nor_conv_1x1` edge becomes `nor_conv_3x3`, the 1x1 kernel embedded in the centre.
+    GrowKernel { at: CellAt, edge: usize },
+    /// A cell that computes the identity (`skip_connect` from input to output, `none` elsewhere) is
+    /// inserted before `at`.
+    InsertIdentityCell { at: CellAt },
+    /// An edge's operation is replaced by one that cannot preserve the function (a pool, a skip, or
+    /// `none`, which removes the edge); every weight that still fits is kept.
+    ReplaceOp { at: CellAt, edge: usize, op: Op },
+}
+
+/// The cell that computes its input unchanged.
+pub fn identity_cell() -> Cell {
+    let mut ops = [Op::None; EDGE_COUNT];
+    ops[3] = Op::SkipConnect; // edge 0 -> 3
+    Cell::new(ops)
+}
+
+fn is_conv(op: Op) -> bool {
+    matches!(op, Op::NorConv1x1 | Op::NorConv3x3)
+}
+
+impl Morphism {
+    /// True when the child computes exactly the parent's function at its start.
+    pub fn preserves_function(&self) -> bool {
+        !matches!(self, Morphism::ReplaceOp { .. })
+    }
+
+    /// The child architecture, or why the morphism does not apply to `parent`.
+    pub fn apply(&self, parent: &NetworkArch) -> Result<NetworkArch, CoreError> {
+        let bad = |reason: String| CoreError::InvalidSetting {
+            field: "morphism".into(),
+            reason,
+        };
+        let cell_at = |at: CellAt| -> Result<Cell, CoreError> {
+            parent
+                .stages
+                .get(at.stage)
+                .and_then(|s| s.get(at.index))
+                .copied()
+                .ok_or_else(|| bad(format!("no cell {} in stage {}", at.index, at.stage)))
+        };
+        let check_edge = |edge: usize| {
+            if edge < EDGE_COUNT {
+                Ok(())
+            } else {
+                Err(bad(format!("edge {edge} out of 0..{EDGE_COUNT}")))
+            }
+        };
+        let mut child = parent.clone();
+        match *self {
+            Morphism::AddConv { at, edge, op } => {
+                check_edge(edge)?;
+                let cell = cell_at(at)?;
+                if cell.op(edge) != Op::None || !is_conv(op) {
+                    return Err(bad(format!(
+                        "AddConv turns a none edge into a conv; edge {edge} is {}, target {op}",
+                        cell.op(edge)
+                    )));
+                }
+                child.stages[at.stage][at.index] = cell.with_op(edge, op);
+            }
+            Morphism::GrowKernel { at, edge } => {
+                check_edge(edge)?;
+                let cell = cell_at(at)?;
+                if cell.op(edge) != Op::NorConv1x1 {
+                    return Err(bad(format!(
+                        "GrowKernel needs a nor_conv_1x1 edge; edge {edge} is {}",
+                        cell.op(edge)
+                    )));
+                }
+                child.stages[at.stage][at.index] = cell.with_op(edge, Op::NorConv3x3);
+            }
+            Morphism::InsertIdentityCell { at } => {
+                let stage = child
+                    .stages
+                    .get_mut(at.stage)
+                    .ok_or_else(|| bad(format!("no stage {}", at.stage)))?;
+                if at.index > stage.len() {
+                    return Err(bad(format!(
+                        "stage {} has {} cells; cannot insert at {}",
+                        at.stage,
+                        stage.len(),
+                        at.index
+                    )));
+                }
+                stage.insert(at.index, identity_cell());
+            }
+            Morphism::ReplaceOp { at, edge, op } => {
+                check_edge(edge)?;
+                let cell = cell_at(at)?;
+                if cell.op(edge) == op || is_conv(op) {
+                    return Err(bad(format!(
+                        "ReplaceOp turns edge {edge} ({}) into a pool, skip or none, not {op}",
+                        cell.op(edge)
+                    )));
+                }
+                child.stages[at.stage][at.index] = cell.with_op(edge, op);
+            }
+        }
+        Ok(child)
+    }
+}
+
+impl fmt::Display for Morphism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cell = |at: &CellAt| format!("stage {} cell {}", at.stage, at.index);
+        match self {
+            Morphism::AddConv { at, edge, op } => {
+                write!(f, "{}: edge {edge} none -> {op}", cell(at))
+            }
+            Morphism::GrowKernel { at, edge } => {
+                write!(f, "{}: edge {edge} nor_conv_1x1 -> nor_conv_3x3", cell(at))
+            }
+            Morphism::InsertIdentityCell { at } => {
+                write!(f, "{}: insert an identity cell", cell(at))
+            }
+            Morphism::ReplaceOp { at, edge, op } => write!(f, "{}: edge {edge} -> {op}", cell(at)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arch() -> NetworkArch {
+        let cell: Cell =
+            "|nor_conv_1x1~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+                .parse()
+                .unwrap();
+        NetworkArch::uniform(cell, 4, 1, 3, 10)
+    }
+
+    #[test]
+    fn morphisms_change_exactly_what_they_say() {
+        let parent = arch();
+        let at = CellAt { stage: 1, index: 0 };
+        let child = Morphism::AddConv {
+            at,
+            edge: 1,
+            op: Op::NorConv3x3,
+        }
+        .apply(&parent)
+        .unwrap();
+        assert_eq!(child.stages[1][0].op(1), Op::NorConv3x3);
+        assert_eq!(child.stages[0], parent.stages[0]);
+        let child = Morphism::GrowKernel { at, edge: 0 }.apply(&parent).unwrap();
+        assert_eq!(child.stages[1][0].op(0), Op::NorConv3x3);
+        let child = Morphism::InsertIdentityCell {
+            at: CellAt { stage: 2, index: 1 },
+        }
+        .apply(&parent)
+        .unwrap();
+        assert_eq!(child.stages[2], vec![parent.stages[2][0], identity_cell()]);
+        assert!(identity_cell().connects_input_to_output());
+        let child = Morphism::ReplaceOp {
+            at,
+            edge: 2,
+            op: Op::AvgPool3x3,
+        }
+        .apply(&parent)
+        .unwrap();
+        assert_eq!(child.stages[1][0].op(2), Op::AvgPool3x3);
+    }
+
+    #[test]
+    fn morphisms_that_do_not_apply_say_why() {
+        let parent = arch();
+        let at = CellAt { stage: 0, index: 0 };
+        let err = |m: Morphism| m.apply(&parent).unwrap_err().to_string();
+        assert!(
+            err(Morphism::AddConv {
+                at,
+                edge: 0,
+                op: Op::NorConv3x3
+            })
+            .contains("edge 0 is nor_conv_1x1")
+        );
+        assert!(
+            err(Morphism::AddConv {
+                at,
+                edge: 1,
+                op: Op::AvgPool3x3
+            })
+            .contains("target avg_pool_3x3")
+        );
+        assert!(err(Morphism::GrowKernel { at, edge: 2 }).contains("needs a nor_conv_1x1 edge"));
+        assert!(
+            err(Morphism::GrowKernel {
+                at: CellAt { stage: 0, index: 3 },
+                edge: 0
+            })
+            .contains("no cell 3 in stage 0")
+        );
+        assert!(
+            err(Morphism::InsertIdentityCell {
+                at: CellAt { stage: 5, index: 0 }
+            })
+            .contains("no stage 5")
+        );
+        assert!(
+            err(Morphism::ReplaceOp {
+                at,
+                edge: 0,
+                op: Op::NorConv3x3
+            })
+            .contains("not nor_conv_3x3")
+        );
+        assert!(
+            err(Morphism::ReplaceOp {
+                at,
+                edge: 9,
+                op: Op::None
+            })
+            .contains("edge 9 out of")
+        );
+    }
+}
