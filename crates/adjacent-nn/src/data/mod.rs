@@ -243,19 +243,12 @@ pub fn load(source: &str, policy: BadImagePolicy) -> Result<Dataset, NnError> {
             train.channels, train.height, train.width, test.channels, test.height, test.width
         )));
     }
-    if train.classes() != test.classes() {
-        let classes = train.classes().max(test.classes());
-        return Ok(Dataset {
-            source: source.to_string(),
-            train: ImageSet {
-                class_names: (0..classes).map(|c| c.to_string()).collect(),
-                ..train
-            },
-            test: ImageSet {
-                class_names: (0..classes).map(|c| c.to_string()).collect(),
-                ..test
-            },
-        });
+    // IDX labels name no classes: a split missing the highest labels gets the other's list.
+    let (mut train, mut test) = (train, test);
+    if train.classes() < test.classes() {
+        train.class_names = test.class_names.clone();
+    } else {
+        test.class_names = train.class_names.clone();
     }
     Ok(Dataset {
         source: source.to_string(),
