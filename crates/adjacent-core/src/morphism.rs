@@ -28,6 +28,10 @@ pub enum Morphism {
     /// A cell that computes the identity (`skip_connect` from input to output, `none` elsewhere) is
     /// inserted before `at`.
     InsertIdentityCell { at: CellAt },
+    /// Every stage grows wider: the first stage's width becomes `channels` (and the others double
+    /// it, as always). Existing units are replicated and their outgoing weights split among the
+    /// copies (Net2WiderNet), unequally so that the copies do not stay identical as they train.
+    Widen { channels: usize },
     /// An edge's operation is replaced by one that cannot preserve the function (a pool, a skip, or
     /// `none`, which removes the edge); every weight that still fits is kept.
     ReplaceOp { at: CellAt, edge: usize, op: Op },
@@ -110,6 +114,15 @@ impl Morphism {
                 }
                 stage.insert(at.index, identity_cell());
             }
+            Morphism::Widen { channels } => {
+                if channels <= parent.channels {
+                    return Err(bad(format!(
+                        "Widen grows the width; {channels} is not above {}",
+                        parent.channels
+                    )));
+                }
+                child.channels = channels;
+            }
             Morphism::ReplaceOp { at, edge, op } => {
                 check_edge(edge)?;
                 let cell = cell_at(at)?;
@@ -139,6 +152,7 @@ impl fmt::Display for Morphism {
             Morphism::InsertIdentityCell { at } => {
                 write!(f, "{}: insert an identity cell", cell(at))
             }
+            Morphism::Widen { channels } => write!(f, "widen to {channels} channels"),
             Morphism::ReplaceOp { at, edge, op } => write!(f, "{}: edge {edge} -> {op}", cell(at)),
         }
     }

@@ -84,6 +84,8 @@ fn function_preserving_morphisms_keep_the_logits() {
             });
         }
     }
+    morphisms.push(Morphism::Widen { channels: 5 });
+    morphisms.push(Morphism::Widen { channels: 9 });
     for m in morphisms {
         assert!(m.preserves_function());
         let (child, child_arch) = morph(&parent, &arch, &m, &devices.train).unwrap();
@@ -187,4 +189,47 @@ fn training_a_child_leaves_its_parent_untouched() {
         "the parent's weights and statistics are its own"
     );
     assert_ne!(logits(&child, &x), before, "the child did train");
+}
+
+#[test]
+fn widened_copies_start_equal_and_grow_apart() {
+    let _seeded = seeded();
+    let (parent, arch, _, devices) = trained_parent();
+    let (child, child_arch) = morph(
+        &parent,
+        &arch,
+        &Morphism::Widen { channels: 8 },
+        &devices.train,
+    )
+    .unwrap();
+    assert_eq!(child_arch.channels, 8);
+    let stem = |n: &Network| {
+        n.stem_conv
+            .weight
+            .val()
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(child.stem_conv.weight.val().dims(), [8, 1, 3, 3]);
+    assert_eq!(child.classifier.weight.val().dims(), [32, 10]);
+    // Channel 4 is a copy of channel 0 (9 weights each).
+    let w = stem(&child);
+    assert_eq!(w[0..9], w[36..45]);
+    let data = data::load("builtin", BadImagePolicy::Fail).unwrap();
+    let set = data.train.select(&data.train.stratified(200, 9));
+    let norm = Normalization::of(&set);
+    let config = TrainConfig {
+        epochs: 1,
+        batch: 50,
+        ..TrainConfig::default()
+    };
+    let (child, _, _) =
+        train::train(child, &set, None, &norm, &config, &devices, &mut |_| {}).unwrap();
+    let w = stem(&child);
+    assert_ne!(
+        w[0..9],
+        w[36..45],
+        "the copies received different gradients"
+    );
 }
