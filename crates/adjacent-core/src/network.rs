@@ -13,7 +13,7 @@ pub const STAGES: usize = 3;
 
 /// A network: stem conv (`channels` wide), three stages of cells (widths C, 2C, 4C) joined by
 /// residual reduction blocks, global average pooling and a linear head.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NetworkArch {
     /// Width of the first stage (C).
     pub channels: usize,

@@ -1,3 +1,4 @@
 //! Search spaces, one a file.
 
+pub mod grown;
 pub mod nb201;

@@ -1,0 +1,325 @@
+//! The space of grown networks: the NAS-Bench-201 skeleton with each cell its own genotype, any
+//! number of cells per stage and any width, within limits. Its moves are network morphisms, so that
+//! a child can start from its parent's weights.
+
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+
+use crate::error::CoreError;
+use crate::morphism::{CellAt, Morphism};
+use crate::network::NetworkArch;
+use crate::space::{SearchSpace, StaticCost};
+use crate::spaces::nb201::{CELL_COUNT, Cell, CellKey, EDGE_COUNT, Nb201Space, Op};
+
+/// Size limits of grown networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Most cells in one stage.
+    pub max_cells: usize,
+    /// Most channels in the first stage (C).
+    pub max_channels: usize,
+    /// Most trainable parameters.
+    pub max_params: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_cells: 5,
+            max_channels: 32,
+            max_params: 2_000_000,
+        }
+    }
+}
+
+/// Networks grown from small ones by morphisms, for images of one shape and a number of classes.
+#[derive(Debug, Clone)]
+pub struct GrownSpace {
+    pub limits: Limits,
+    /// Width of a freshly sampled network.
+    pub start_channels: usize,
+    /// Channels a widening adds to the first stage.
+    pub widen_step: usize,
+    pub input_channels: usize,
+    pub input_size: usize,
+    pub classes: usize,
+    cells: Nb201Space,
+}
+
+/// The canonical identity of a grown network: its width and each cell's canonical key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GrownKey {
+    pub channels: usize,
+    pub stages: Vec<Vec<CellKey>>,
+}
+
+impl GrownSpace {
+    /// A space whose limits must admit the smallest network (one cell a stage at `start_channels`).
+    pub fn new(
+        limits: Limits,
+        start_channels: usize,
+        input_channels: usize,
+        input_size: usize,
+        classes: usize,
+    ) -> Result<Self, CoreError> {
+        let bad = |field: &str, reason: String| {
+            Err(CoreError::InvalidSetting {
+                field: field.into(),
+                reason,
+            })
+        };
+        if limits.max_cells == 0 {
+            return bad("max_cells", "must be at least 1".into());
+        }
+        if start_channels == 0 || start_channels > limits.max_channels {
+            return bad(
+                "max_channels",
+                format!("must be at least the start width {start_channels}"),
+            );
+        }
+        let space = GrownSpace {
+            limits,
+            start_channels,
+            widen_step: start_channels.div_ceil(2).max(1),
+            input_channels,
+            input_size,
+            classes,
+            cells: Nb201Space::default(),
+        };
+        // The largest one-cell-a-stage network must fit, or no sample could.
+        let all_conv = Cell::new([Op::NorConv3x3; EDGE_COUNT]);
+        let smallest = NetworkArch::uniform(all_conv, start_channels, 1, input_channels, classes);
+        if smallest.params() > limits.max_params {
+            return bad(
+                "max_params",
+                format!(
+                    "{} cannot fit a network of one 3x3-conv cell a stage at width {start_channels} ({} parameters)",
+                    limits.max_params,
+                    smallest.params()
+                ),
+            );
+        }
+        Ok(space)
+    }
+
+    fn within_limits(&self, arch: &NetworkArch) -> bool {
+        arch.channels <= self.limits.max_channels
+            && arch.stages.iter().all(|s| s.len() <= self.limits.max_cells)
+            && arch.params() <= self.limits.max_params
+    }
+}
+
+impl SearchSpace for GrownSpace {
+    type Genotype = NetworkArch;
+    type Key = GrownKey;
+    type Move = Morphism;
+
+    fn name(&self) -> &str {
+        "grown"
+    }
+
+    /// One cell a stage at the start width, each cell drawn uniformly among those that connect
+    /// input to output.
+    fn sample(&self, rng: &mut dyn Rng) -> NetworkArch {
+        let mut draw = || loop {
+            let cell = Cell::from_index(rng.random_range(0..CELL_COUNT));
+            if cell.connects_input_to_output() {
+                return cell;
+            }
+        };
+        let stages = (0..crate::network::STAGES).map(|_| vec![draw()]).collect();
+        NetworkArch {
+            channels: self.start_channels,
+            stages,
+            input_channels: self.input_channels,
+            classes: self.classes,
+        }
+    }
+
+    /// Every morphism that applies, keeps the network within the limits and leaves every cell a
+    /// path from input to output.
+    fn moves(&self, arch: &NetworkArch) -> Vec<Morphism> {
+        let mut moves = Vec::new();
+        for (stage, cells) in arch.stages.iter().enumerate() {
+            for (index, cell) in cells.iter().enumerate() {
+                let at = CellAt { stage, index };
+                for edge in 0..EDGE_COUNT {
+                    match cell.op(edge) {
+                        Op::None => {
+                            moves.push(Morphism::AddConv {
+                                at,
+                                edge,
+                                op: Op::NorConv1x1,
+                            });
+                            moves.push(Morphism::AddConv {
+                                at,
+                                edge,
+                                op: Op::NorConv3x3,
+                            });
+                        }
+                        Op::NorConv1x1 => moves.push(Morphism::GrowKernel { at, edge }),
+                        _ => {}
+                    }
+                    for op in [Op::None, Op::SkipConnect, Op::AvgPool3x3] {
+                        if op != cell.op(edge) && cell.with_op(edge, op).connects_input_to_output()
+                        {
+                            moves.push(Morphism::ReplaceOp { at, edge, op });
+                        }
+                    }
+                }
+            }
+            for index in 0..=cells.len() {
+                moves.push(Morphism::InsertIdentityCell {
+                    at: CellAt { stage, index },
+                });
+            }
+        }
+        moves.push(Morphism::Widen {
+            channels: arch.channels + self.widen_step,
+        });
+        moves.retain(|m| m.apply(arch).is_ok_and(|child| self.within_limits(&child)));
+        moves
+    }
+
+    fn apply(&self, arch: &NetworkArch, mv: &Morphism) -> NetworkArch {
+        mv.apply(arch).expect("a move of `moves` applies")
+    }
+
+    /// JSON: `{"channels": C, "stages": [[cell strings], ...], "input_channels": .., "classes": ..}`.
+    fn encode(&self, arch: &NetworkArch) -> String {
+        serde_json::to_string(arch).expect("an architecture serializes")
+    }
+
+    fn decode(&self, text: &str) -> Result<NetworkArch, CoreError> {
+        let arch: NetworkArch =
+            serde_json::from_str(text).map_err(|e| CoreError::InvalidSetting {
+                field: "architecture".into(),
+                reason: format!("line {}, column {}: {e}", e.line(), e.column()),
+            })?;
+        arch.validate()?;
+        Ok(arch)
+    }
+
+    fn key(&self, arch: &NetworkArch) -> GrownKey {
+        GrownKey {
+            channels: arch.channels,
+            stages: arch
+                .stages
+                .iter()
+                .map(|s| s.iter().map(|c| self.cells.key(c)).collect())
+                .collect(),
+        }
+    }
+
+    fn is_degenerate(&self, arch: &NetworkArch) -> bool {
+        arch.stages
+            .iter()
+            .flatten()
+            .any(|c| !c.connects_input_to_output())
+    }
+
+    fn cost(&self, arch: &NetworkArch) -> StaticCost {
+        arch.cost(self.input_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::step_rng;
+
+    fn space() -> GrownSpace {
+        GrownSpace::new(
+            Limits {
+                max_cells: 2,
+                max_channels: 12,
+                max_params: 200_000,
+            },
+            8,
+            1,
+            28,
+            10,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn moves_stay_within_the_limits_and_never_cut_the_only_path() {
+        let space = space();
+        let mut rng = step_rng(1, 0);
+        let mut grown_to_the_limit = false;
+        for _ in 0..20 {
+            let mut arch = space.sample(&mut rng);
+            for _ in 0..60 {
+                let moves = space.moves(&arch);
+                assert!(!moves.is_empty());
+                for m in &moves {
+                    let child = space.apply(&arch, m);
+                    assert!(child.params() <= 200_000 && child.channels <= 12, "{m}");
+                    assert!(child.stages.iter().all(|s| s.len() <= 2), "{m}");
+                    assert!(!space.is_degenerate(&child), "{m} cut a cell's only path");
+                }
+                arch = space.apply(&arch, &moves[rng.random_range(0..moves.len())]);
+                grown_to_the_limit |= arch.params() > 150_000;
+            }
+        }
+        assert!(
+            grown_to_the_limit,
+            "the walks reach the parameter limit's neighbourhood"
+        );
+    }
+
+    #[test]
+    fn text_form_round_trips_and_keys_identify_isomorphic_networks() {
+        let space = space();
+        let arch = space.sample(&mut step_rng(2, 0));
+        assert_eq!(space.decode(&space.encode(&arch)).unwrap(), arch);
+        assert!(
+            space
+                .decode(r#"{"channels": 8"#)
+                .unwrap_err()
+                .to_string()
+                .contains("line 1")
+        );
+        // Two cells that are one function under the benchmark's canonical form.
+        let a: Cell = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+            .parse()
+            .unwrap();
+        let b: Cell = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|"
+            .parse()
+            .unwrap();
+        assert_eq!(a.unique_string(), b.unique_string());
+        let with = |c: Cell| NetworkArch {
+            stages: vec![vec![c]; 3],
+            ..arch.clone()
+        };
+        assert_eq!(space.key(&with(a)), space.key(&with(b)));
+    }
+
+    #[test]
+    fn impossible_limits_name_the_field() {
+        let err = |l: Limits| GrownSpace::new(l, 8, 1, 28, 10).unwrap_err().to_string();
+        assert!(
+            err(Limits {
+                max_cells: 0,
+                ..Limits::default()
+            })
+            .contains("max_cells")
+        );
+        assert!(
+            err(Limits {
+                max_channels: 4,
+                ..Limits::default()
+            })
+            .contains("max_channels")
+        );
+        assert!(
+            err(Limits {
+                max_params: 1000,
+                ..Limits::default()
+            })
+            .contains("max_params")
+        );
+    }
+}
