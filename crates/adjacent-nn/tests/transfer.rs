@@ -48,6 +48,21 @@ fn trained_parent() -> (Network, NetworkArch, Tensor<4>, Devices) {
     (model, arch, x, devices)
 }
 
+/// `model` after one epoch on 200 built-in training images.
+fn train_briefly(model: Network, devices: &Devices) -> Network {
+    let data = data::load("builtin", BadImagePolicy::Fail).unwrap();
+    let set = data.train.select(&data.train.stratified(200, 9));
+    let norm = Normalization::of(&set);
+    let config = TrainConfig {
+        epochs: 1,
+        batch: 50,
+        ..TrainConfig::default()
+    };
+    train::train(model, &set, None, &norm, &config, devices, &mut |_| {})
+        .unwrap()
+        .0
+}
+
 fn logits(model: &Network, x: &Tensor<4>) -> Vec<f32> {
     model
         .valid()
@@ -173,16 +188,7 @@ fn training_a_child_leaves_its_parent_untouched() {
         op: Op::NorConv3x3,
     };
     let (child, _) = morph(&parent, &arch, &m, &devices.train).unwrap();
-    let data = data::load("builtin", BadImagePolicy::Fail).unwrap();
-    let set = data.train.select(&data.train.stratified(200, 9));
-    let norm = Normalization::of(&set);
-    let config = TrainConfig {
-        epochs: 1,
-        batch: 50,
-        ..TrainConfig::default()
-    };
-    let (child, _, _) =
-        train::train(child, &set, None, &norm, &config, &devices, &mut |_| {}).unwrap();
+    let child = train_briefly(child, &devices);
     assert_eq!(
         logits(&parent, &x),
         before,
@@ -216,16 +222,7 @@ fn widened_copies_start_equal_and_grow_apart() {
     // Channel 4 is a copy of channel 0 (9 weights each).
     let w = stem(&child);
     assert_eq!(w[0..9], w[36..45]);
-    let data = data::load("builtin", BadImagePolicy::Fail).unwrap();
-    let set = data.train.select(&data.train.stratified(200, 9));
-    let norm = Normalization::of(&set);
-    let config = TrainConfig {
-        epochs: 1,
-        batch: 50,
-        ..TrainConfig::default()
-    };
-    let (child, _, _) =
-        train::train(child, &set, None, &norm, &config, &devices, &mut |_| {}).unwrap();
+    let child = train_briefly(child, &devices);
     let w = stem(&child);
     assert_ne!(
         w[0..9],
