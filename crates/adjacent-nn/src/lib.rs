@@ -6,6 +6,7 @@ pub mod error;
 pub mod net;
 pub mod train;
 pub mod transfer;
+pub mod weights;
 
 pub use error::NnError;
 
