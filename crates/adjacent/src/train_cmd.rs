@@ -86,8 +86,12 @@ pub struct TrainArgs {
     #[arg(long, default_value = "0.1")]
     pub valid: f64,
     /// The cell, as a NAS-Bench-201 cell string; every cell of the network gets it.
-    #[arg(long)]
-    pub arch: String,
+    #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+    pub arch: Option<String>,
+    /// Continue training the model saved in this folder (by `adjacent train` or a search's
+    /// best/): its architecture, weights and input normalization.
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
     /// Width of the first stage (C).
     #[arg(long, default_value_t = 16)]
     pub channels: usize,
@@ -219,7 +223,25 @@ fn prepare_sets(
 }
 
 pub fn run_train(args: TrainArgs) -> Result<()> {
-    let cell: Cell = args.arch.parse().context("--arch")?;
+    let cell: Option<Cell> = args
+        .arch
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("--arch")?;
+    if let Some(from) = &args.from {
+        let same = from
+            .canonicalize()
+            .ok()
+            .zip(args.out.canonicalize().ok())
+            .is_some_and(|(a, b)| a == b);
+        if same {
+            bail!(
+                "--out must differ from --from {}: the run would overwrite the model it starts from",
+                from.display()
+            );
+        }
+    }
     let schedule: Schedule = args.schedule.parse().context("--schedule")?;
     let device = adjacent_nn::device(&args.device)?;
     prepare_out(&args.out, args.force)?;
@@ -244,31 +266,76 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         seed: args.seed,
     };
     config.validate()?;
-    let arch = NetworkArch::uniform(
-        cell,
-        args.channels,
-        args.cells,
-        train_set.channels,
-        train_set.classes(),
-    );
-    arch.validate()?;
-    let norm = Normalization::of(&train_set);
-    let card = ModelCard {
-        arch: arch.clone(),
-        height: train_set.height,
-        width: train_set.width,
-        normalization: norm.clone(),
-        class_names: train_set.class_names.clone(),
-    };
     let devices = Devices::new(device);
     devices.plain.seed(args.seed);
     devices.train.seed(args.seed);
-    let model = Network::new(&arch, &devices.train);
+    let (model, card) = match (&args.from, cell) {
+        (Some(from), _) => {
+            let (model, card) = checkpoint::load(from, &devices.train)?;
+            let expected = (
+                card.arch.input_channels,
+                card.height,
+                card.width,
+                card.arch.classes,
+            );
+            let found = (
+                train_set.channels,
+                train_set.height,
+                train_set.width,
+                train_set.classes(),
+            );
+            if expected != found {
+                bail!(
+                    "{} was trained on {}x{}x{} images in {} classes, but {} has {}x{}x{} images in {} classes",
+                    from.display(),
+                    expected.0,
+                    expected.1,
+                    expected.2,
+                    expected.3,
+                    data.source,
+                    found.0,
+                    found.1,
+                    found.2,
+                    found.3
+                );
+            }
+            (model, card)
+        }
+        (None, Some(cell)) => {
+            let arch = NetworkArch::uniform(
+                cell,
+                args.channels,
+                args.cells,
+                train_set.channels,
+                train_set.classes(),
+            );
+            arch.validate()?;
+            let card = ModelCard {
+                arch: arch.clone(),
+                height: train_set.height,
+                width: train_set.width,
+                normalization: Normalization::of(&train_set),
+                class_names: train_set.class_names.clone(),
+            };
+            (Network::new(&arch, &devices.train), card)
+        }
+        (None, None) => bail!("give --arch CELL or --from DIR"),
+    };
+    let arch = card.arch.clone();
+    let norm = card.normalization.clone();
+    let arch_text = match &args.arch {
+        Some(text) => text.clone(),
+        None => serde_json::to_string(&arch)?,
+    };
     eprintln!(
-        "training C={} N={} ({} parameters) on {} images, validating on {}, {} epochs, batch {}, lr {} {}{}",
-        args.channels,
-        args.cells,
+        "training C={} with {} cells ({} parameters){} on {} images, validating on {}, {} epochs, batch {}, lr {} {}{}",
+        arch.channels,
+        arch.stages.iter().map(Vec::len).sum::<usize>(),
         arch.params(),
+        args.from.as_ref().map_or(String::new(), |f| format!(
+            ", continued from {}",
+            f.display()
+        )),
         train_set.len(),
         valid_set.as_ref().map_or(0, ImageSet::len),
         config.epochs,
@@ -344,7 +411,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         epochs: reports.len(),
         seconds,
         images_per_second: images as f64 / reports.iter().map(|r| r.seconds).sum::<f64>().max(1e-9),
-        arch: &args.arch,
+        arch: &arch_text,
         data: &data.source,
         train_images: train_set.len(),
         valid_images: valid_set.as_ref().map_or(0, ImageSet::len),

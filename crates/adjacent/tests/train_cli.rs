@@ -172,3 +172,82 @@ fn an_empty_existing_folder_is_used_and_a_file_is_refused() {
     let err = fails(&["train", "--arch", CELL, "--out", file.to_str().unwrap()]);
     assert!(err.contains("is a file, not a folder"), "{err}");
 }
+
+#[test]
+fn train_from_a_saved_model_continues_where_it_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let first = first.to_str().unwrap();
+    let run = adjacent(&[
+        "train",
+        "--arch",
+        CELL,
+        "--channels",
+        "4",
+        "--cells",
+        "1",
+        "--epochs",
+        "3",
+        "--subset",
+        "1500",
+        "--batch",
+        "64",
+        "--out",
+        first,
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let loss_of = |out: &str, line: usize| -> f64 {
+        let text =
+            std::fs::read_to_string(std::path::Path::new(out).join("metrics.jsonl")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text.lines().nth(line).unwrap()).unwrap();
+        v["train_loss"].as_f64().unwrap()
+    };
+    let (first_start, first_end) = (loss_of(first, 0), loss_of(first, 2));
+    assert!(first_end < first_start);
+    let next = dir.path().join("next");
+    let next = next.to_str().unwrap();
+    let run = adjacent(&[
+        "train",
+        "--from",
+        first,
+        "--epochs",
+        "1",
+        "--subset",
+        "1500",
+        "--batch",
+        "64",
+        "--lr",
+        "0.001",
+        "--schedule",
+        "constant",
+        "--out",
+        next,
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // A continued run starts near where the first ended, far below a fresh network's loss.
+    let continued = loss_of(next, 0);
+    assert!(
+        continued < (first_start + first_end) / 2.0,
+        "{continued} vs {first_start} -> {first_end}"
+    );
+    let arch: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(std::path::Path::new(next).join("arch.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(arch["stages"][0][0], CELL);
+
+    let err = fails(&["train", "--from", first, "--out", first]);
+    assert!(err.contains("--out must differ from --from"), "{err}");
+    let err = fails(&["train", "--from", first, "--arch", CELL, "--out", next]);
+    assert!(err.contains("cannot be used with"), "{err}");
+    let err = fails(&["train", "--out", next]);
+    assert!(err.contains("--arch"), "{err}");
+}
