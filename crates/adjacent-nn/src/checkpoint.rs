@@ -27,71 +27,103 @@ pub struct ModelCard {
     pub class_names: Vec<String>,
 }
 
-/// Writes `dir/model.safetensors` and `dir/arch.json`.
-pub fn save(dir: &Path, model: &Network, card: &ModelCard) -> Result<(), NnError> {
-    let weights = dir.join(WEIGHTS_FILE);
-    let mut store = SafetensorsStore::from_file(&weights).overwrite(true);
+/// Writes `model`'s weights and batch-norm statistics to the safetensors file `path`.
+pub fn save_weights(path: &Path, model: &Network) -> Result<(), NnError> {
+    let mut store = SafetensorsStore::from_file(path).overwrite(true);
     // `valid` first folds the batch-norm statistics of the last step (burn keeps them pending, per
     // thread) into the values that are written; without it the file lags one step behind.
     model
         .valid()
         .save_into(&mut store)
         .map_err(|e| NnError::BadModel {
-            path: weights.clone(),
+            path: path.to_path_buf(),
             reason: format!("cannot save: {e}"),
-        })?;
+        })
+}
+
+/// A network of architecture `arch` (described by the file `arch_source`) with the weights of the
+/// safetensors file `path`, on `device`; weights that do not fit the architecture are an error.
+pub fn load_weights(
+    path: &Path,
+    arch: &NetworkArch,
+    arch_source: &Path,
+    device: &Device,
+) -> Result<Network, NnError> {
+    let bad = |reason: String| NnError::BadModel {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.is_file() {
+        return Err(bad("missing".into()));
+    }
+    let mut model = Network::new(arch, device);
+    let result = model
+        .load_from(&mut SafetensorsStore::from_file(path))
+        .map_err(|e| bad(format!("cannot load: {e}")))?;
+    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+        return Err(bad(format!(
+            "does not match {}: {} errors, missing {:?}, unexpected {:?}",
+            arch_source.display(),
+            result.errors.len(),
+            result
+                .missing
+                .iter()
+                .map(|m| &m.0)
+                .take(5)
+                .collect::<Vec<_>>(),
+            result.unused.iter().take(5).collect::<Vec<_>>()
+        )));
+    }
+    Ok(model)
+}
+
+/// Writes `dir/model.safetensors` and `dir/arch.json`.
+pub fn save(dir: &Path, model: &Network, card: &ModelCard) -> Result<(), NnError> {
+    save_weights(&dir.join(WEIGHTS_FILE), model)?;
     let arch = dir.join(ARCH_FILE);
     let text = serde_json::to_string_pretty(card).expect("a model card serializes");
     std::fs::write(&arch, text + "\n").map_err(NnError::io(&arch))
 }
 
+/// Reads the JSON file `path`, naming the line and column of a syntax or shape error.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, NnError> {
+    let text = std::fs::read_to_string(path).map_err(NnError::io(path))?;
+    serde_json::from_str(&text).map_err(|e| NnError::BadModel {
+        path: path.to_path_buf(),
+        reason: format!("line {}, column {}: {e}", e.line(), e.column()),
+    })
+}
+
+/// Reads the architecture file `path` and checks the architecture.
+pub fn read_arch(path: &Path) -> Result<NetworkArch, NnError> {
+    let arch: NetworkArch = read_json(path)?;
+    validated(arch, path)
+}
+
+fn validated(arch: NetworkArch, path: &Path) -> Result<NetworkArch, NnError> {
+    arch.validate().map_err(|e| NnError::BadModel {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(arch)
+}
+
 /// Reads the card of the model saved in `dir`.
 pub fn read_card(dir: &Path) -> Result<ModelCard, NnError> {
     let path = dir.join(ARCH_FILE);
-    let text = std::fs::read_to_string(&path).map_err(NnError::io(&path))?;
-    let card: ModelCard = serde_json::from_str(&text).map_err(|e| NnError::BadModel {
-        path: path.clone(),
-        reason: format!("line {}, column {}: {e}", e.line(), e.column()),
-    })?;
-    card.arch.validate().map_err(|e| NnError::BadModel {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
+    let mut card: ModelCard = read_json(&path)?;
+    card.arch = validated(card.arch, &path)?;
     Ok(card)
 }
 
 /// Loads the model saved in `dir` onto `device`.
 pub fn load(dir: &Path, device: &Device) -> Result<(Network, ModelCard), NnError> {
     let card = read_card(dir)?;
-    let weights = dir.join(WEIGHTS_FILE);
-    if !weights.is_file() {
-        return Err(NnError::BadModel {
-            path: weights,
-            reason: "missing".into(),
-        });
-    }
-    let mut model = Network::new(&card.arch, device);
-    let mut store = SafetensorsStore::from_file(&weights);
-    let result = model.load_from(&mut store).map_err(|e| NnError::BadModel {
-        path: weights.clone(),
-        reason: format!("cannot load: {e}"),
-    })?;
-    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-        return Err(NnError::BadModel {
-            path: weights,
-            reason: format!(
-                "does not match {}: {} errors, missing {:?}, unexpected {:?}",
-                ARCH_FILE,
-                result.errors.len(),
-                result
-                    .missing
-                    .iter()
-                    .map(|m| &m.0)
-                    .take(5)
-                    .collect::<Vec<_>>(),
-                result.unused.iter().take(5).collect::<Vec<_>>()
-            ),
-        });
-    }
+    let model = load_weights(
+        &dir.join(WEIGHTS_FILE),
+        &card.arch,
+        &dir.join(ARCH_FILE),
+        device,
+    )?;
     Ok((model, card))
 }

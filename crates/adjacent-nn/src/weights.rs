@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 
 use adjacent_core::network::NetworkArch;
 use adjacent_core::trial::TrialId;
-use burn::module::Module;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 
+use crate::checkpoint::{load_weights, read_arch, save_weights};
 use crate::error::NnError;
 use crate::net::Network;
 
@@ -57,16 +56,7 @@ fn write_atomically(
 impl WeightStore for FolderStore {
     fn put(&self, trial: TrialId, model: &Network, arch: &NetworkArch) -> Result<(), NnError> {
         let (weights, arch_path) = self.paths(trial);
-        write_atomically(&weights, |tmp| {
-            let mut store = SafetensorsStore::from_file(tmp).overwrite(true);
-            model
-                .valid()
-                .save_into(&mut store)
-                .map_err(|e| NnError::BadModel {
-                    path: weights.clone(),
-                    reason: format!("cannot save: {e}"),
-                })
-        })?;
+        write_atomically(&weights, |tmp| save_weights(tmp, model))?;
         let text = serde_json::to_string_pretty(arch).expect("an architecture serializes");
         write_atomically(&arch_path, |tmp| {
             std::fs::write(tmp, text).map_err(NnError::io(tmp))
@@ -75,32 +65,8 @@ impl WeightStore for FolderStore {
 
     fn get(&self, trial: TrialId, device: &Device) -> Result<(Network, NetworkArch), NnError> {
         let (weights, arch_path) = self.paths(trial);
-        let bad = |path: &Path, reason: String| NnError::BadModel {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let text = std::fs::read_to_string(&arch_path).map_err(NnError::io(&arch_path))?;
-        let arch: NetworkArch = serde_json::from_str(&text).map_err(|e| {
-            bad(
-                &arch_path,
-                format!("line {}, column {}: {e}", e.line(), e.column()),
-            )
-        })?;
-        arch.validate()
-            .map_err(|e| bad(&arch_path, e.to_string()))?;
-        if !weights.is_file() {
-            return Err(bad(&weights, format!("no weights kept for trial {trial}")));
-        }
-        let mut model = Network::new(&arch, device);
-        let result = model
-            .load_from(&mut SafetensorsStore::from_file(&weights))
-            .map_err(|e| bad(&weights, format!("cannot load: {e}")))?;
-        if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
-            return Err(bad(
-                &weights,
-                format!("does not match {}", arch_path.display()),
-            ));
-        }
+        let arch = read_arch(&arch_path)?;
+        let model = load_weights(&weights, &arch, &arch_path, device)?;
         Ok((model, arch))
     }
 

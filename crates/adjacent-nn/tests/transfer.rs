@@ -10,9 +10,8 @@ use adjacent_nn::data::{self, BadImagePolicy, Normalization};
 use adjacent_nn::net::{Edge, Network};
 use adjacent_nn::train::{self, Devices, TrainConfig};
 use adjacent_nn::transfer::morph;
-use burn::module::Module;
 use burn::prelude::*;
-use common::seeded;
+use common::{logits, seeded};
 
 const CELL: &str =
     "|nor_conv_1x1~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|avg_pool_3x3~2|";
@@ -61,15 +60,6 @@ fn train_briefly(model: Network, devices: &Devices) -> Network {
     train::train(model, &set, None, &norm, &config, devices, &mut |_| {})
         .unwrap()
         .0
-}
-
-fn logits(model: &Network, x: &Tensor<4>) -> Vec<f32> {
-    model
-        .valid()
-        .forward(x.clone())
-        .to_data()
-        .try_to_vec()
-        .unwrap()
 }
 
 #[test]

@@ -6,22 +6,12 @@ use adjacent_core::network::NetworkArch;
 use adjacent_core::trial::TrialId;
 use adjacent_nn::net::Network;
 use adjacent_nn::weights::{FolderStore, WeightStore};
-use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use common::seeded;
+use common::{logits, seeded};
 
 const CELL: &str =
     "|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|";
-
-fn logits(model: &Network, x: &Tensor<4>) -> Vec<f32> {
-    model
-        .valid()
-        .forward(x.clone())
-        .to_data()
-        .try_to_vec()
-        .unwrap()
-}
 
 #[test]
 fn a_kept_network_comes_back_unchanged() {

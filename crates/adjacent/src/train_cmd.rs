@@ -272,33 +272,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     let (model, card) = match (&args.from, cell) {
         (Some(from), _) => {
             let (model, card) = checkpoint::load(from, &devices.train)?;
-            let expected = (
-                card.arch.input_channels,
-                card.height,
-                card.width,
-                card.arch.classes,
-            );
-            let found = (
-                train_set.channels,
-                train_set.height,
-                train_set.width,
-                train_set.classes(),
-            );
-            if expected != found {
-                bail!(
-                    "{} was trained on {}x{}x{} images in {} classes, but {} has {}x{}x{} images in {} classes",
-                    from.display(),
-                    expected.0,
-                    expected.1,
-                    expected.2,
-                    expected.3,
-                    data.source,
-                    found.0,
-                    found.1,
-                    found.2,
-                    found.3
-                );
-            }
+            check_input(from, &card, &train_set, &data.source)?;
             (model, card)
         }
         (None, Some(cell)) => {
@@ -451,6 +425,33 @@ fn print_epoch(r: &EpochReport, epochs: usize) {
     );
 }
 
+/// Refuses a data set whose images or classes are not those the model saved in `model_dir` was
+/// made for.
+fn check_input(model_dir: &Path, card: &ModelCard, set: &ImageSet, source: &str) -> Result<()> {
+    let expected = (
+        card.arch.input_channels,
+        card.height,
+        card.width,
+        card.arch.classes,
+    );
+    let found = (set.channels, set.height, set.width, set.classes());
+    if expected != found {
+        bail!(
+            "{} expects {}x{}x{} images in {} classes, but {source} has {}x{}x{} images in {} classes",
+            model_dir.display(),
+            expected.0,
+            expected.1,
+            expected.2,
+            expected.3,
+            found.0,
+            found.1,
+            found.2,
+            found.3
+        );
+    }
+    Ok(())
+}
+
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// A folder written by `adjacent train` (arch.json and model.safetensors).
@@ -469,28 +470,7 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     let (model, card) = checkpoint::load(&args.model, &devices.plain)?;
     let data = args.data.load()?;
     let test = &data.test;
-    let expected = (
-        card.arch.input_channels,
-        card.height,
-        card.width,
-        card.arch.classes,
-    );
-    let found = (test.channels, test.height, test.width, test.classes());
-    if expected != found {
-        bail!(
-            "{} expects {}x{}x{} images in {} classes, but {} has {}x{}x{} images in {} classes",
-            args.model.display(),
-            expected.0,
-            expected.1,
-            expected.2,
-            expected.3,
-            data.source,
-            found.0,
-            found.1,
-            found.2,
-            found.3
-        );
-    }
+    check_input(&args.model, &card, test, &data.source)?;
     let acc = train::evaluate(
         &model,
         test,

@@ -251,3 +251,46 @@ fn train_from_a_saved_model_continues_where_it_ended() {
     let err = fails(&["train", "--out", next]);
     assert!(err.contains("--arch"), "{err}");
 }
+
+#[test]
+fn a_model_refuses_data_of_another_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    let model = model.to_str().unwrap();
+    assert!(quick_train(model, &[]).status.success());
+    // A tiny CIFAR-10 binary release: 32x32x3 images.
+    let cifar = dir.path().join("cifar");
+    std::fs::create_dir(&cifar).unwrap();
+    let record: Vec<u8> = std::iter::once(3u8)
+        .chain(std::iter::repeat_n(7u8, 3072))
+        .collect();
+    for name in [
+        "data_batch_1",
+        "data_batch_2",
+        "data_batch_3",
+        "data_batch_4",
+        "data_batch_5",
+        "test_batch",
+    ] {
+        std::fs::write(cifar.join(format!("{name}.bin")), record.repeat(2)).unwrap();
+    }
+    let err = fails(&["eval", "--model", model, "--data", cifar.to_str().unwrap()]);
+    assert!(
+        err.contains("expects 1x28x28 images in 10 classes") && err.contains("3x32x32"),
+        "{err}"
+    );
+    let next = dir.path().join("next");
+    let err = fails(&[
+        "train",
+        "--from",
+        model,
+        "--data",
+        cifar.to_str().unwrap(),
+        "--out",
+        next.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("expects 1x28x28 images in 10 classes"),
+        "{err}"
+    );
+}
