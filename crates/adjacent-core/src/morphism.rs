@@ -35,6 +35,9 @@ pub enum Morphism {
     /// An edge's operation is replaced by one that cannot preserve the function (a pool, a skip, or
     /// `none`, which removes the edge); every weight that still fits is kept.
     ReplaceOp { at: CellAt, edge: usize, op: Op },
+    /// The cell at `at` is removed (its stage keeps at least one cell); the others keep their
+    /// weights. Consolidation uses it to forget a cell the network no longer needs.
+    RemoveCell { at: CellAt },
 }
 
 /// The cell that computes its input unchanged.
@@ -51,7 +54,19 @@ fn is_conv(op: Op) -> bool {
 impl Morphism {
     /// True when the child computes exactly the parent's function at its start.
     pub fn preserves_function(&self) -> bool {
-        !matches!(self, Morphism::ReplaceOp { .. })
+        !matches!(
+            self,
+            Morphism::ReplaceOp { .. } | Morphism::RemoveCell { .. }
+        )
+    }
+
+    /// True when the morphism removes a part of the network (an edge or a cell): the moves of
+    /// consolidation.
+    pub fn removes(&self) -> bool {
+        matches!(
+            self,
+            Morphism::ReplaceOp { op: Op::None, .. } | Morphism::RemoveCell { .. }
+        )
     }
 
     /// The child architecture, or why the morphism does not apply to `parent`.
@@ -134,6 +149,17 @@ impl Morphism {
                 }
                 child.stages[at.stage][at.index] = cell.with_op(edge, op);
             }
+            Morphism::RemoveCell { at } => {
+                cell_at(at)?;
+                let stage = &mut child.stages[at.stage];
+                if stage.len() < 2 {
+                    return Err(bad(format!(
+                        "stage {} has only one cell; removing it would leave the stage empty",
+                        at.stage
+                    )));
+                }
+                stage.remove(at.index);
+            }
         }
         Ok(child)
     }
@@ -154,6 +180,7 @@ impl fmt::Display for Morphism {
             }
             Morphism::Widen { channels } => write!(f, "widen to {channels} channels"),
             Morphism::ReplaceOp { at, edge, op } => write!(f, "{}: edge {edge} -> {op}", cell(at)),
+            Morphism::RemoveCell { at } => write!(f, "{}: remove the cell", cell(at)),
         }
     }
 }
@@ -253,5 +280,16 @@ mod tests {
             })
             .contains("edge 9 out of")
         );
+        assert!(
+            err(Morphism::RemoveCell {
+                at: CellAt { stage: 1, index: 0 }
+            })
+            .contains("only one cell")
+        );
+        let two = Morphism::InsertIdentityCell { at }.apply(&parent).unwrap();
+        let back = Morphism::RemoveCell { at }.apply(&two).unwrap();
+        assert_eq!(back, parent);
+        assert!(Morphism::RemoveCell { at }.removes());
+        assert!(!Morphism::RemoveCell { at }.preserves_function());
     }
 }

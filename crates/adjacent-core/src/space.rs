@@ -55,6 +55,18 @@ pub trait SearchSpace {
         false
     }
 
+    /// True when `mv` keeps the network's function, so that a child can start exactly where its
+    /// parent ended (a network morphism). False by default.
+    fn preserves_function(&self, _mv: &Self::Move) -> bool {
+        false
+    }
+
+    /// The moves that remove a part of the network (an edge, a cell) without cutting any path from
+    /// input to output: what consolidation may try. None by default.
+    fn prunings(&self, _genotype: &Self::Genotype) -> Vec<Self::Move> {
+        Vec::new()
+    }
+
     /// Parameters and FLOPs of the genotype's network.
     fn cost(&self, genotype: &Self::Genotype) -> StaticCost;
 

@@ -27,8 +27,8 @@ pub enum TrialState {
 /// budget).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Budget {
-    /// Epochs to train; `None` leaves it to the evaluator's default.
-    pub epochs: Option<f64>,
+    /// Training images to pass forward and backward; `None` leaves it to the evaluator's default.
+    pub images: Option<u64>,
 }
 
 /// What a strategy asks to be evaluated next.
@@ -39,6 +39,8 @@ pub struct Proposal<G> {
     pub parent: Option<TrialId>,
     /// The move that turned the parent into this genotype, in words.
     pub mutation: Option<String>,
+    /// Start from the parent's trained weights (a network morphism) instead of from scratch.
+    pub inherit: bool,
     pub budget: Budget,
 }
 
@@ -49,6 +51,7 @@ impl<G> Proposal<G> {
             genotype,
             parent: None,
             mutation: None,
+            inherit: false,
             budget: Budget::default(),
         }
     }
@@ -59,7 +62,26 @@ impl<G> Proposal<G> {
             genotype,
             parent: Some(parent),
             mutation: Some(mutation.to_string()),
+            inherit: false,
             budget: Budget::default(),
+        }
+    }
+
+    /// The same proposal, starting from the parent's trained weights.
+    pub fn inheriting(self) -> Self {
+        Proposal {
+            inherit: true,
+            ..self
+        }
+    }
+
+    /// The same proposal, trained on `images` training images.
+    pub fn with_images(self, images: u64) -> Self {
+        Proposal {
+            budget: Budget {
+                images: Some(images),
+            },
+            ..self
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod net;
+pub mod search;
 pub mod train;
 pub mod transfer;
 pub mod weights;

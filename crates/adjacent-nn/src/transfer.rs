@@ -79,6 +79,9 @@ pub fn morph(
             let c = arch.stage_channels(at.stage);
             child.stages[at.stage][at.index].edges[edge] = Edge::new(op, c, device);
         }
+        Morphism::RemoveCell { at } => {
+            child.stages[at.stage].remove(at.index);
+        }
         Morphism::Widen { .. } => {
             let wide = widen(&parent.valid(), arch, &child_arch);
             child = independent_copy(&wide, &child_arch, device)?;

@@ -145,6 +145,19 @@ fn other_morphisms_change_the_function_but_keep_every_weight_that_fits() {
     )
     .unwrap();
     assert!(matches!(child.stages[1][1].edges[3], Edge::None(_)));
+    // Removing a cell keeps the other cells' weights.
+    let (child, child_arch) = morph(
+        &parent,
+        &arch,
+        &Morphism::RemoveCell {
+            at: CellAt { stage: 2, index: 0 },
+        },
+        &devices.train,
+    )
+    .unwrap();
+    assert_eq!(child.stages[2].len(), arch.stages[2].len() - 1);
+    assert_eq!(child_arch.stages[2].len(), child.stages[2].len());
+    assert_eq!(weight(&child, 2, 0), weight(&parent, 2, 1));
 }
 
 #[test]

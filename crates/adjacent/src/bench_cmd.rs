@@ -184,10 +184,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
         let series: Vec<plot::Series> = summaries
             .iter()
-            .map(|(s, _)| plot::Series {
-                label: s.strategy.clone(),
-                mean: s.curve_mean.clone(),
-                std: s.curve_std.clone(),
+            .map(|(s, _)| {
+                plot::Series::counted(
+                    s.strategy.clone(),
+                    s.curve_mean.clone(),
+                    s.curve_std.clone(),
+                )
             })
             .collect();
         plot::curves(path, &title, "queries", "test accuracy (%)", &series)?;

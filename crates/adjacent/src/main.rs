@@ -2,6 +2,8 @@
 
 mod bench_cmd;
 mod plot;
+mod report_cmd;
+mod search_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,10 @@ struct Cli {
 enum Command {
     /// Compare search strategies on a NAS-Bench-201 table (tabular benchmark: seconds, not GPU hours).
     Bench(bench_cmd::BenchArgs),
+    /// Search architectures on real images: children grow from their parents' trained weights.
+    Search(search_cmd::SearchArgs),
+    /// Compare finished searches: a table of winners and a plot of accuracy against images.
+    Report(report_cmd::ReportArgs),
     /// Train one architecture on real images and save the model.
     Train(train_cmd::TrainArgs),
     /// Score a saved model on a data set's test images.
@@ -31,6 +37,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Search(args) => search_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::Train(args) => train_cmd::run_train(args),
         Command::Eval(args) => train_cmd::run_eval(args),
     };

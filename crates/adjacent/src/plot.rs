@@ -5,11 +5,32 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use plotters::prelude::*;
 
-/// One line of a plot: a mean per x = 1, 2, ... and its standard deviation.
+/// One line of a plot: a mean at each x and the half-width of its band (a standard deviation).
 pub struct Series {
     pub label: String,
+    pub x: Vec<f64>,
     pub mean: Vec<f64>,
     pub std: Vec<f64>,
+}
+
+impl Series {
+    /// A series at x = 1, 2, ...
+    pub fn counted(label: String, mean: Vec<f64>, std: Vec<f64>) -> Self {
+        Series {
+            label,
+            x: (1..=mean.len()).map(|x| x as f64).collect(),
+            mean,
+            std,
+        }
+    }
+
+    fn points(&self) -> impl DoubleEndedIterator<Item = (f64, f64, f64)> + '_ {
+        self.x
+            .iter()
+            .zip(&self.mean)
+            .zip(&self.std)
+            .map(|((x, m), d)| (*x, *m, *d))
+    }
 }
 
 /// Refuses, before any work is done, a plot path this module cannot write.
@@ -41,17 +62,22 @@ pub fn curves(
     series: &[Series],
 ) -> Result<()> {
     check_path(path)?;
-    let n = series
+    let (x_lo, x_hi) = series
         .iter()
-        .map(|s| s.mean.len())
-        .max()
-        .unwrap_or(1)
-        .max(2);
-    // The y range skips the first few points, where every curve starts far below where it ends.
-    let skip = n / 10;
+        .flat_map(|s| s.x.iter().copied())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(x), hi.max(x))
+        });
+    let (x_lo, x_hi) = match x_lo < x_hi {
+        true => (x_lo, x_hi),
+        false => (1.0, 2.0),
+    };
+    // The y range skips the first tenth of the x range, where every curve starts far below where
+    // it ends.
+    let skip_below = x_lo + (x_hi - x_lo) / 10.0;
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for s in series {
-        for (m, d) in s.mean.iter().zip(&s.std).skip(skip) {
+        for (_, m, d) in s.points().filter(|p| p.0 >= skip_below) {
             lo = lo.min(m - d);
             hi = hi.max(m + d);
         }
@@ -67,34 +93,27 @@ pub fn curves(
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(1f64..n as f64, (lo - pad)..(hi + pad))?;
+        .build_cartesian_2d(x_lo..x_hi, (lo - pad)..(hi + pad))?;
     chart
         .configure_mesh()
         .x_desc(x_label)
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&|x| match x.abs() >= 1e4 {
+            true => format!("{:.0}k", x / 1e3),
+            false => format!("{x:.0}"),
+        })
         .y_desc(y_label)
         .draw()?;
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let band: Vec<(f64, f64)> = s
-            .mean
-            .iter()
-            .zip(&s.std)
-            .enumerate()
-            .map(|(x, (m, d))| ((x + 1) as f64, m + d))
-            .chain(
-                s.mean
-                    .iter()
-                    .zip(&s.std)
-                    .enumerate()
-                    .rev()
-                    .map(|(x, (m, d))| ((x + 1) as f64, m - d)),
-            )
+            .points()
+            .map(|(x, m, d)| (x, m + d))
+            .chain(s.points().rev().map(|(x, m, d)| (x, m - d)))
             .collect();
         chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.15))))?;
         chart
             .draw_series(LineSeries::new(
-                s.mean.iter().enumerate().map(|(x, m)| ((x + 1) as f64, *m)),
+                s.points().map(|(x, m, _)| (x, m)),
                 color.stroke_width(2),
             ))?
             .label(&s.label)

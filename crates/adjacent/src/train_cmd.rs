@@ -198,7 +198,7 @@ fn valid_count(valid: f64, n: usize) -> Result<usize> {
 }
 
 /// Training and validation sets from the data set's training images.
-fn prepare_sets(
+pub fn prepare_sets(
     data: &Dataset,
     subset: Option<usize>,
     valid: f64,

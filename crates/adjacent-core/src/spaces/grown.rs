@@ -13,7 +13,7 @@ use crate::spaces::nb201::{CELL_COUNT, Cell, CellKey, EDGE_COUNT, Nb201Space, Op
 
 /// Size limits of grown networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Most cells in one stage.
     pub max_cells: usize,
@@ -182,6 +182,36 @@ impl SearchSpace for GrownSpace {
         moves
     }
 
+    fn preserves_function(&self, mv: &Morphism) -> bool {
+        mv.preserves_function()
+    }
+
+    /// Every edge whose removal leaves its cell a path from input to output, and every cell of a
+    /// stage that has more than one.
+    fn prunings(&self, arch: &NetworkArch) -> Vec<Morphism> {
+        let mut moves = Vec::new();
+        for (stage, cells) in arch.stages.iter().enumerate() {
+            for (index, cell) in cells.iter().enumerate() {
+                let at = CellAt { stage, index };
+                for edge in 0..EDGE_COUNT {
+                    if cell.op(edge) != Op::None
+                        && cell.with_op(edge, Op::None).connects_input_to_output()
+                    {
+                        moves.push(Morphism::ReplaceOp {
+                            at,
+                            edge,
+                            op: Op::None,
+                        });
+                    }
+                }
+                if cells.len() > 1 {
+                    moves.push(Morphism::RemoveCell { at });
+                }
+            }
+        }
+        moves
+    }
+
     fn apply(&self, arch: &NetworkArch, mv: &Morphism) -> NetworkArch {
         mv.apply(arch).expect("a move of `moves` applies")
     }
@@ -268,6 +298,35 @@ mod tests {
             grown_to_the_limit,
             "the walks reach the parameter limit's neighbourhood"
         );
+    }
+
+    #[test]
+    fn prunings_remove_without_cutting_the_only_path() {
+        let space = space();
+        let mut rng = step_rng(3, 0);
+        let mut removed_a_cell = false;
+        for _ in 0..50 {
+            let mut arch = space.sample(&mut rng);
+            for _ in 0..8 {
+                let moves = space.moves(&arch);
+                arch = space.apply(&arch, &moves[rng.random_range(0..moves.len())]);
+            }
+            for m in space.prunings(&arch) {
+                assert!(m.removes(), "{m}");
+                let child = space.apply(&arch, &m);
+                assert!(!space.is_degenerate(&child), "{m} cut a cell's only path");
+                assert!(child.stages.iter().all(|s| !s.is_empty()), "{m}");
+                assert!(child.params() <= arch.params(), "{m}");
+                removed_a_cell |= matches!(m, Morphism::RemoveCell { .. });
+            }
+        }
+        assert!(removed_a_cell);
+        // A cell whose only path is one edge offers no pruning of that edge.
+        let single: Cell = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
+            .parse()
+            .unwrap();
+        let arch = NetworkArch::uniform(single, 8, 1, 1, 10);
+        assert!(space.prunings(&arch).is_empty());
     }
 
     #[test]

@@ -10,7 +10,8 @@ use crate::strategy::{Strategy, step_rng};
 use crate::trial::{Proposal, Trial, TrialId};
 
 /// Settings of regularized evolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct EvolutionConfig {
     /// Population size P.
     pub population: usize,
