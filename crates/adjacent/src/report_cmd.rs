@@ -155,23 +155,23 @@ pub fn run(args: ReportArgs) -> Result<()> {
     println!("| strategy | runs | best valid (%) | test (%) | params | wall time (s) |");
     println!("|---|---|---|---|---|---|");
     for (strategy, list) in &by_strategy {
-        let stat = |f: &dyn Fn(&Summary) -> Option<f64>| {
+        let stat = |f: &dyn Fn(&Summary) -> Option<f64>, decimals: usize| {
             let v: Vec<f64> = list.iter().filter_map(|r| f(&r.summary)).collect();
             match v.is_empty() {
                 true => "-".to_string(),
                 false => {
                     let (m, s) = mean_std(&v);
-                    format!("{m:.2} +- {s:.2}")
+                    format!("{m:.decimals$} +- {s:.decimals$}")
                 }
             }
         };
         println!(
             "| {strategy} | {} | {} | {} | {} | {} |",
             list.len(),
-            stat(&|s| s.best_valid_acc),
-            stat(&|s| s.test_acc),
-            stat(&|s| s.best_params.map(|p| p as f64)),
-            stat(&|s| Some(s.seconds)),
+            stat(&|s| s.best_valid_acc, 2),
+            stat(&|s| s.test_acc, 2),
+            stat(&|s| s.best_params.map(|p| p as f64), 0),
+            stat(&|s| Some(s.seconds), 0),
         );
     }
 

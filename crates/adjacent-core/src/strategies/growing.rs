@@ -47,7 +47,7 @@ impl Default for GrowingConfig {
             population: 8,
             tournament: 3,
             seeds: 2,
-            child_images: 4096,
+            child_images: 8192,
             preserving: 0.75,
             patience: 12,
             survivors: 2,
