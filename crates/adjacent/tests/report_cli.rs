@@ -28,7 +28,7 @@ fn fake_run(dir: &Path, strategy: &str, seed: u64, curve: &[(u64, f64)]) -> Stri
 #[test]
 fn report_tables_the_runs_and_measures_images_to_reach_the_baseline() {
     let dir = tempfile::tempdir().unwrap();
-    let runs = vec![
+    let runs = [
         fake_run(
             dir.path(),
             "evolution",
