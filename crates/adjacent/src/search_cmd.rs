@@ -450,3 +450,21 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     std::fs::write(path, serde_json::to_string_pretty(value)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The settings block of the README is the defaults, key for key.
+    #[test]
+    fn the_readme_lists_the_default_settings() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("```toml\nstart_channels")
+            .expect("the README has a settings block");
+        let block = &readme[start + "```toml\n".len()..];
+        let block = &block[..block.find("```").expect("the block ends")];
+        let parsed: SearchConfig = toml::from_str(block).expect("the README's settings parse");
+        assert_eq!(parsed, SearchConfig::default());
+    }
+}
