@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Chooses the `adjacent` strategy's defaults by measurement on the built-in data (never the test
 # set): each variant is one search with the same --budget-images; two run at a time, one thread
-# each. Prints one line per run: variant, seed, best validation accuracy, trials, seconds.
+# each (PARALLEL=n runs n at a time). Prints one line per run: variant, seed, best validation
+# accuracy, trials, seconds.
 # Usage: benches/search/tune.sh OUT_DIR BUDGET_IMAGES SEEDS "name:toml-lines;name:toml-lines"
 set -euo pipefail
 out=$1; budget=$2; seeds=$3; variants=$4
 bin=${ADJACENT:-target/release/adjacent}
+parallel=${PARALLEL:-2}
 mkdir -p "$out"
 run_one() {
   local name=$1 body=$2 seed=$3
@@ -20,7 +22,7 @@ IFS=';' read -ra list <<< "$variants"
 for seed in $seeds; do for v in "${list[@]}"; do jobs+=("${v%%:*}|${v#*:}|$seed"); done; done
 for job in "${jobs[@]}"; do
   IFS='|' read -r name body seed <<< "$job"
-  while (( $(jobs -rp | wc -l) >= 2 )); do wait -n || true; done
+  while (( $(jobs -rp | wc -l) >= parallel )); do wait -n || true; done
   run_one "$name" "$body" "$seed" &
 done
 wait
