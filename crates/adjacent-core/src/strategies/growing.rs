@@ -101,6 +101,14 @@ struct Member<G> {
     acc: f64,
 }
 
+/// The member with the highest validation accuracy (the first among equals).
+fn fittest<'a, G>(members: impl Iterator<Item = &'a Member<G>>) -> Option<&'a Member<G>> {
+    members.fold(None, |best: Option<&Member<G>>, m| match best {
+        Some(b) if b.acc >= m.acc => Some(b),
+        _ => Some(m),
+    })
+}
+
 /// Growing evolution; see the module documentation. Proposes no canonical network twice.
 pub struct GrowingEvolution<S: SearchSpace> {
     seed: u64,
@@ -145,12 +153,21 @@ impl<S: SearchSpace> GrowingEvolution<S> {
     }
 
     fn best_member(&self) -> Option<&Member<S::Genotype>> {
-        self.population
-            .iter()
-            .fold(None, |best: Option<&Member<S::Genotype>>, m| match best {
-                Some(b) if b.acc >= m.acc => Some(b),
-                _ => Some(m),
-            })
+        fittest(self.population.iter())
+    }
+
+    /// A fresh network, never proposed before, trained from scratch.
+    fn fresh(
+        &mut self,
+        space: &S,
+        rng: &mut dyn rand::Rng,
+    ) -> Result<Proposal<S::Genotype>, CoreError> {
+        let genotype =
+            sample_unseen(space, &self.seen, true, rng).ok_or_else(|| CoreError::Exhausted {
+                strategy: "adjacent".into(),
+            })?;
+        self.seen.insert(space.key(&genotype));
+        Ok(Proposal::fresh(genotype))
     }
 
     /// A random move from `moves` whose child is new, if any.
@@ -204,13 +221,7 @@ impl<S: SearchSpace> Strategy<S> for GrowingEvolution<S> {
         self.step += 1;
         if self.seeds_asked < self.config.seeds || self.population.is_empty() {
             self.seeds_asked += 1;
-            let genotype = sample_unseen(space, &self.seen, true, &mut rng).ok_or_else(|| {
-                CoreError::Exhausted {
-                    strategy: "adjacent".into(),
-                }
-            })?;
-            self.seen.insert(space.key(&genotype));
-            return Ok(Proposal::fresh(genotype));
+            return self.fresh(space, &mut rng);
         }
         let every = self.config.consolidate_every;
         if every > 0 && id.0.is_multiple_of(every as u64) {
@@ -229,13 +240,7 @@ impl<S: SearchSpace> Strategy<S> for GrowingEvolution<S> {
         }
         let size = self.config.tournament.min(self.population.len());
         let picks = index::sample(&mut rng, self.population.len(), size);
-        let parent = picks
-            .iter()
-            .map(|i| &self.population[i])
-            .fold(None, |best: Option<&Member<S::Genotype>>, m| match best {
-                Some(b) if b.acc >= m.acc => Some(b),
-                _ => Some(m),
-            })
+        let parent = fittest(picks.iter().map(|i| &self.population[i]))
             .expect("tournament is not empty")
             .clone();
         let mut moves = space.moves(&parent.genotype);
@@ -252,16 +257,7 @@ impl<S: SearchSpace> Strategy<S> for GrowingEvolution<S> {
         let (mv, child) = match self.unseen_child(space, &parent.genotype, moves, &mut rng) {
             Some(found) => found,
             // Every neighbour seen: a fresh network from scratch re-diversifies instead.
-            None => {
-                let genotype =
-                    sample_unseen(space, &self.seen, true, &mut rng).ok_or_else(|| {
-                        CoreError::Exhausted {
-                            strategy: "adjacent".into(),
-                        }
-                    })?;
-                self.seen.insert(space.key(&genotype));
-                return Ok(Proposal::fresh(genotype));
-            }
+            None => return self.fresh(space, &mut rng),
         };
         self.seen.insert(space.key(&child));
         Ok(Proposal::child(child, parent.id, mv)
