@@ -170,6 +170,13 @@ struct Passes {
     subset: Option<usize>,
 }
 
+impl Passes {
+    /// Training images passed forward and backward, out of a training set of `n`.
+    fn images(&self, n: usize) -> usize {
+        self.subset.unwrap_or(n) * self.epochs
+    }
+}
+
 impl Evaluator<'_> {
     /// Training images a proposal asks for.
     pub fn images_asked<G>(&self, proposal: &Proposal<G>) -> u64 {
@@ -194,8 +201,7 @@ impl Evaluator<'_> {
 
     /// Training images a proposal that asks for `images` passes forward and backward.
     pub fn images_of(&self, images: u64) -> usize {
-        let p = self.passes(images);
-        p.subset.unwrap_or(self.data.train.len()) * p.epochs
+        self.passes(images).images(self.data.train.len())
     }
 
     /// The starting network of a proposal: its parent's, carried over by the morphism that makes
@@ -240,9 +246,9 @@ impl Evaluator<'_> {
         observe: &mut dyn FnMut(usize, usize),
     ) -> Result<TrialRecord, NnError> {
         let started = Instant::now();
+        let n = self.data.train.len();
         let passes = self.passes(self.images_asked(proposal));
-        let epochs = passes.epochs as f64 * passes.subset.unwrap_or(self.data.train.len()) as f64
-            / self.data.train.len() as f64;
+        let epochs = passes.images(n) as f64 / n as f64;
         let mut record = TrialRecord {
             id: id.0,
             parent: proposal.parent.map(|p| p.0),

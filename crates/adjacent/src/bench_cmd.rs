@@ -7,11 +7,12 @@ use adjacent_core::bench::{self, StrategySummary};
 use adjacent_core::spaces::nb201::Nb201Space;
 use adjacent_core::tabular;
 use adjacent_core::{CoreError, StrategyKind};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::files::write_json;
 use crate::plot;
 
 /// The NAS-Bench-201 CIFAR-10 table shipped with adjacent (MIT; see data/README.md).
@@ -173,9 +174,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 })
                 .collect(),
         };
-        let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, text + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_json(path, &report)?;
     }
     if let Some(path) = &args.plot {
         let title = format!(

@@ -1,6 +1,7 @@
 //! adjacent: neural architecture search in the adjacent possible.
 
 mod bench_cmd;
+mod files;
 mod plot;
 mod report_cmd;
 mod search_cmd;

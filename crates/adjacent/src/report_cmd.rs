@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use adjacent_core::bench::mean_std;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Deserialize;
@@ -104,13 +105,6 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
-}
-
 pub fn run(args: ReportArgs) -> Result<()> {
     if let Some(path) = &args.plot {
         plot::check_path(path)?;
@@ -160,7 +154,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
             match v.is_empty() {
                 true => "-".to_string(),
                 false => {
-                    let (m, s) = mean_std(&v);
+                    let (m, s) = mean_std(v);
                     format!("{m:.decimals$} +- {s:.decimals$}")
                 }
             }
@@ -232,7 +226,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
                 // A point only where every run of the strategy has a complete trial.
                 let v: Option<Vec<f64>> = list.iter().map(|r| r.best_at(g)).collect();
                 if let Some(v) = v {
-                    let (m, s) = mean_std(&v);
+                    let (m, s) = mean_std(v);
                     x.push(g);
                     mean.push(m);
                     std.push(s);

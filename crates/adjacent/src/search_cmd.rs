@@ -19,6 +19,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use crate::files::{folder_in_use, write_json};
 use crate::train_cmd::{DataArgs, prepare_sets};
 
 /// Minutes of search when no budget is given.
@@ -114,14 +115,7 @@ impl SearchConfig {
     fn validate(&self) -> Result<()> {
         self.train.validate().context("[train]")?;
         self.adjacent.validate().context("[adjacent]")?;
-        let e = &self.evolution;
-        if e.population == 0 || e.tournament == 0 || e.tournament > e.population {
-            bail!(
-                "[evolution]: invalid setting tournament: must be between 1 and population ({} and {} given)",
-                e.tournament,
-                e.population
-            );
-        }
+        self.evolution.validate().context("[evolution]")?;
         Ok(())
     }
 }
@@ -157,15 +151,7 @@ struct Summary<'a> {
 
 /// Refuses an output folder that is a file or holds anything: a search never overwrites results.
 fn prepare_out(out: &Path) -> Result<()> {
-    if out.exists() && !out.is_dir() {
-        bail!("--out {} is a file, not a folder", out.display());
-    }
-    if out.is_dir()
-        && std::fs::read_dir(out)
-            .with_context(|| format!("cannot read {}", out.display()))?
-            .next()
-            .is_some()
-    {
+    if folder_in_use(out)? {
         bail!(
             "{} is in use (not empty); a search writes into a new or empty folder",
             out.display()
@@ -444,11 +430,6 @@ fn fmt_acc(acc: f64) -> String {
     } else {
         "-".into()
     }
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    std::fs::write(path, serde_json::to_string_pretty(value)? + "\n")
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

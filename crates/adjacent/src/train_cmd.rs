@@ -17,6 +17,8 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::files::{folder_in_use, write_json};
+
 /// Files a training run writes into its output folder.
 const OUTPUT_FILES: [&str; 4] = [
     "metrics.jsonl",
@@ -156,15 +158,7 @@ struct RunResult<'a> {
 /// Refuses an output folder that exists and is not empty, unless `force` (which removes the files
 /// of an earlier run and nothing else); then makes sure the folder exists.
 pub fn prepare_out(out: &Path, force: bool) -> Result<()> {
-    if out.exists() && !out.is_dir() {
-        bail!("--out {} is a file, not a folder", out.display());
-    }
-    let in_use = out.is_dir()
-        && std::fs::read_dir(out)
-            .with_context(|| format!("cannot read {}", out.display()))?
-            .next()
-            .is_some();
-    if in_use {
+    if folder_in_use(out)? {
         if !force {
             bail!(
                 "{} already exists and is not empty; choose another --out or pass --force to overwrite its run",
@@ -391,9 +385,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         valid_images: valid_set.as_ref().map_or(0, ImageSet::len),
         config: &config,
     };
-    let result_path = args.out.join("result.json");
-    std::fs::write(&result_path, serde_json::to_string_pretty(&result)? + "\n")
-        .with_context(|| format!("cannot write {}", result_path.display()))?;
+    write_json(&args.out.join("result.json"), &result)?;
     match (&end, test_acc) {
         (RunEnd::Completed, Some(acc)) => {
             println!(

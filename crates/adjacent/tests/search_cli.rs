@@ -237,6 +237,11 @@ fn bad_input_gets_a_clear_error() {
     assert!(err.contains("max_channels"), "{err}");
     let err = with_config("[adjacent]\ntournament = 20\n");
     assert!(err.contains("tournament"), "{err}");
+    let err = with_config("[evolution]\npopulation = 4\ntournament = 5\n");
+    assert!(
+        err.contains("[evolution]") && err.contains("tournament"),
+        "{err}"
+    );
     let err = with_config("[train]\nlr = -1\n");
     assert!(err.contains("lr"), "{err}");
     let err = fails(&["search", "--config", "/no/such.toml", "--out", out]);

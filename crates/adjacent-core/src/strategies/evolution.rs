@@ -19,6 +19,22 @@ pub struct EvolutionConfig {
     pub tournament: usize,
 }
 
+impl EvolutionConfig {
+    /// Checks the sizes, naming the one out of range.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        if self.population == 0 || self.tournament == 0 || self.tournament > self.population {
+            return Err(CoreError::InvalidSetting {
+                field: "tournament".into(),
+                reason: format!(
+                    "must be between 1 and population ({} and {} given)",
+                    self.tournament, self.population
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Default for EvolutionConfig {
     /// P = 10, S = 3: the settings of the NAS-Bench-201 paper's runs.
     fn default() -> Self {
@@ -46,10 +62,9 @@ pub struct RegularizedEvolution<S: SearchSpace> {
 
 impl<S: SearchSpace> RegularizedEvolution<S> {
     pub fn new(seed: u64, config: EvolutionConfig) -> Self {
-        assert!(
-            config.tournament >= 1 && config.tournament <= config.population,
-            "tournament size must be in 1..=population"
-        );
+        if let Err(e) = config.validate() {
+            panic!("{e}");
+        }
         RegularizedEvolution {
             seed,
             step: 0,
