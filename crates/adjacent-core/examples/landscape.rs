@@ -15,7 +15,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "data/nb201_cifar10.csv.gz".into());
     let (evaluator, _) = tabular::load(table.as_ref(), "cifar10")?;
     let space = Nb201Space::default();
-    let valid = |c: &Cell| evaluator.query(c).valid_acc;
+    let valid = |c: &Cell| {
+        evaluator
+            .query(c)
+            .valid_acc
+            .expect("the table holds every cell")
+    };
     let mut basins: HashMap<Cell, usize> = HashMap::new();
     for start in space.cells() {
         let mut here = start;

@@ -70,6 +70,10 @@ pub enum CoreError {
         proposed: String,
     },
 
+    /// A strategy has carried out its whole plan.
+    #[error("strategy {strategy:?} has finished its plan")]
+    Finished { strategy: String },
+
     /// A strategy has nothing left to propose.
     #[error("strategy {strategy:?} has no unseen genotype left to propose")]
     Exhausted { strategy: String },

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::CoreError;
 use crate::space::SearchSpace;
 use crate::strategies::{AdjacentSearch, LocalSearch, RandomSearch, RegularizedEvolution};
-use crate::trial::{Proposal, Trial};
+use crate::trial::{Proposal, Trial, TrialId};
 
 /// A search strategy, driven by ask and tell.
 ///
@@ -26,6 +26,12 @@ pub trait Strategy<S: SearchSpace>: Send {
 
     /// Hears a finished trial (complete, failed or pruned), in the order trials were proposed.
     fn tell(&mut self, space: &S, trial: &Trial<S::Genotype>);
+
+    /// The trial whose network the strategy would deliver now, when it decides that itself;
+    /// `None` leaves it to the complete trial with the best validation accuracy.
+    fn incumbent(&self) -> Option<TrialId> {
+        None
+    }
 }
 
 /// Rebuilds a strategy's state from a study's history: for each trial, in order, the strategy asks

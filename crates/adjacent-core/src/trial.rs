@@ -42,6 +42,13 @@ pub struct Proposal<G> {
     /// Start from the parent's trained weights (a network morphism) instead of from scratch.
     pub inherit: bool,
     pub budget: Budget,
+    /// The part of one learning-rate schedule this trial trains through, as fractions of it
+    /// (`[0.2, 0.3]`), for strategies whose lineages follow one schedule through every change of
+    /// the network; `None`: a schedule of the trial's own (a warm restart).
+    pub span: Option<[f64; 2]>,
+    /// Measure the validation accuracy after training (it costs a forward pass per validation
+    /// image); a strategy that decides on the training loss can skip it.
+    pub validate: bool,
 }
 
 impl<G> Proposal<G> {
@@ -53,6 +60,8 @@ impl<G> Proposal<G> {
             mutation: None,
             inherit: false,
             budget: Budget::default(),
+            span: None,
+            validate: true,
         }
     }
 
@@ -64,6 +73,8 @@ impl<G> Proposal<G> {
             mutation: Some(mutation.to_string()),
             inherit: false,
             budget: Budget::default(),
+            span: None,
+            validate: true,
         }
     }
 
@@ -71,6 +82,22 @@ impl<G> Proposal<G> {
     pub fn inheriting(self) -> Self {
         Proposal {
             inherit: true,
+            ..self
+        }
+    }
+
+    /// The same proposal, training through `span` of one learning-rate schedule.
+    pub fn within(self, span: [f64; 2]) -> Self {
+        Proposal {
+            span: Some(span),
+            ..self
+        }
+    }
+
+    /// The same proposal, not validated.
+    pub fn unvalidated(self) -> Self {
+        Proposal {
+            validate: false,
             ..self
         }
     }
@@ -90,8 +117,12 @@ impl<G> Proposal<G> {
 /// search is judged by: nothing a strategy sees can carry it.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Outcome {
-    /// Validation accuracy in percent: the search signal.
-    pub valid_acc: f64,
+    /// Validation accuracy in percent: the search signal (none when the trial was not validated).
+    pub valid_acc: Option<f64>,
+    /// Mean training loss over the last quarter of the trial's steps: a signal that costs no
+    /// validation (none for tabular evaluations).
+    #[serde(default)]
+    pub train_loss: Option<f64>,
     /// Epochs of training the evaluation stands for.
     pub epochs: f64,
     /// Seconds spent (simulated or measured).
@@ -111,10 +142,18 @@ pub struct Trial<G> {
 }
 
 impl<G> Trial<G> {
-    /// The validation accuracy of a complete trial.
+    /// The training loss signal of a complete trial.
+    pub fn train_loss(&self) -> Option<f64> {
+        match self.state {
+            TrialState::Complete => self.outcome.and_then(|o| o.train_loss),
+            _ => None,
+        }
+    }
+
+    /// The validation accuracy of a complete, validated trial.
     pub fn valid_acc(&self) -> Option<f64> {
         match self.state {
-            TrialState::Complete => self.outcome.map(|o| o.valid_acc),
+            TrialState::Complete => self.outcome.and_then(|o| o.valid_acc),
             _ => None,
         }
     }

@@ -21,7 +21,17 @@ use crate::net::Network;
 /// Settings of one training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// Passes over the training set; ignored when `images` is set.
     pub epochs: usize,
+    /// Train on exactly this many images (passes over the reshuffled set, the last one cut short
+    /// at a whole batch) instead of `epochs` whole passes; the schedule spans them.
+    #[serde(default)]
+    pub images: Option<usize>,
+    /// The part of a longer schedule this run covers, as fractions of it: `[0, 1]` is the whole
+    /// schedule; `[0.4, 0.7]` runs from 40% to 70% of it (the learning rate a run would have had
+    /// there), so that several runs can follow one schedule through changes of the network.
+    #[serde(default = "whole_schedule")]
+    pub span: [f64; 2],
     pub batch: usize,
     /// Base learning rate; the schedule scales it.
     pub lr: f64,
@@ -42,6 +52,8 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             epochs: 10,
+            images: None,
+            span: whole_schedule(),
             batch: 128,
             lr: 0.1,
             schedule: Schedule::Cosine,
@@ -56,6 +68,10 @@ impl Default for TrainConfig {
     }
 }
 
+fn whole_schedule() -> [f64; 2] {
+    [0.0, 1.0]
+}
+
 impl TrainConfig {
     /// Checks every field, naming the one out of range.
     pub fn validate(&self) -> Result<(), NnError> {
@@ -65,8 +81,18 @@ impl TrainConfig {
                 reason,
             })
         };
-        if self.epochs == 0 {
+        if self.epochs == 0 && self.images.is_none() {
             return bad("epochs", "must be at least 1".into());
+        }
+        let [from, to] = self.span;
+        if !(0.0 <= from && from < to && to <= 1.0) {
+            return bad(
+                "span",
+                format!("must be 0 <= from < to <= 1, got [{from}, {to}]"),
+            );
+        }
+        if self.images == Some(0) {
+            return bad("images", "must be at least 1".into());
         }
         if self.batch == 0 {
             return bad("batch", "must be at least 1".into());
@@ -147,6 +173,8 @@ pub enum Event<'a> {
         step: usize,
         steps: usize,
         loss: f64,
+        /// The learning rate of the step.
+        lr: f64,
     },
     Epoch(&'a EpochReport),
 }
@@ -255,7 +283,8 @@ pub fn evaluate(
     100.0 * right as f64 / set.len().max(1) as f64
 }
 
-/// Trains `model` on `train` for `config.epochs` epochs, evaluating on `valid` after each epoch.
+/// Trains `model` on `train` for `config.epochs` epochs (or `config.images` images), evaluating on
+/// `valid` after each epoch.
 /// Returns the trained model, the epochs' reports and how the run ended; a diverged run returns the
 /// model as it was at the last finite step.
 pub fn train(
@@ -289,9 +318,16 @@ pub fn train(
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing(smoothing)
         .init(&devices.train);
-    let steps = train.len().div_ceil(config.batch);
+    let n = train.len();
+    let steps = n.div_ceil(config.batch);
+    // The run's length in epochs (fractional when it is given in images), which the schedule spans.
+    let (epochs, total) = match config.images {
+        Some(images) => (images.div_ceil(n), images as f64 / n as f64),
+        None => (config.epochs, config.epochs as f64),
+    };
+    let mut trained = 0usize;
     let mut reports = Vec::new();
-    for epoch in 1..=config.epochs {
+    for epoch in 1..=epochs {
         let started = Instant::now();
         let (mut loss_sum, mut right, mut seen, mut step, mut lr) =
             (0.0, 0usize, 0usize, 0usize, 0.0);
@@ -303,27 +339,36 @@ pub fn train(
             )),
             augment: config.augment,
         };
-        let diverged = loader::for_each_batch(train, norm, plan, |b| {
+        let stopped = loader::for_each_batch(train, norm, plan, |b| {
+            if config.images.is_some_and(|limit| trained + b.size > limit) {
+                return ControlFlow::Break(None);
+            }
             step += 1;
-            lr = config.schedule.lr(
-                config.lr,
-                (epoch - 1) as f64 + (step - 1) as f64 / steps as f64,
-                config.epochs as f64,
-            );
+            let progress = match config.images {
+                Some(_) => trained as f64 / n as f64,
+                None => (epoch - 1) as f64 + (step - 1) as f64 / steps as f64,
+            };
+            let [from, to] = config.span;
+            let progress = match (from, to) == (0.0, 1.0) {
+                true => progress,
+                false => (from + (to - from) * progress / total) * total,
+            };
+            lr = config.schedule.lr(config.lr, progress, total);
             let (images, labels) = batch_tensors(&b, train, &devices.train);
             let logits = model.forward(images);
             let loss = loss_fn.forward(logits.clone(), labels.clone());
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
-                return ControlFlow::Break(RunEnd::Diverged {
+                return ControlFlow::Break(Some(RunEnd::Diverged {
                     epoch,
                     step,
                     loss: loss_value,
-                });
+                }));
             }
             right += correct(logits.detach(), labels);
             loss_sum += loss_value * b.size as f64;
             seen += b.size;
+            trained += b.size;
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
             if let Some(max_norm) = config.clip_norm {
                 clip_global_norm(&model, &mut grads, max_norm);
@@ -334,11 +379,15 @@ pub fn train(
                 step,
                 steps,
                 loss: loss_value,
+                lr,
             });
             ControlFlow::Continue(())
         });
-        if let Some(end) = diverged {
+        if let Some(Some(end)) = stopped {
             return Ok((model, reports, end));
+        }
+        if seen == 0 {
+            break;
         }
         let report = EpochReport {
             epoch,

@@ -167,6 +167,51 @@ fn a_damaged_model_folder_is_reported() {
 }
 
 #[test]
+fn training_by_images_stops_within_the_limit_and_follows_its_span_of_the_schedule() {
+    let _seeded = seeded();
+    let f = fixture(300);
+    // 300 images a pass in batches of 64 (4 x 64 + 44): 700 images are two passes and one batch
+    // of the third (664); a fourth batch would pass the limit.
+    let config = TrainConfig {
+        images: Some(700),
+        span: [0.5, 1.0],
+        batch: 64,
+        lr: 0.1,
+        schedule: Schedule::Cosine,
+        ..TrainConfig::default()
+    };
+    let model = Network::new(&f.arch, &f.devices.train);
+    let mut lrs = Vec::new();
+    let (_, reports, end) = train::train(
+        model,
+        &f.train,
+        None,
+        &f.norm,
+        &config,
+        &f.devices,
+        &mut |e| {
+            if let train::Event::Step { lr, .. } = e {
+                lrs.push(lr);
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(end, RunEnd::Completed);
+    assert_eq!(reports.iter().map(|r| r.images).sum::<usize>(), 664);
+    assert_eq!(reports.len(), 3);
+    assert_eq!(lrs.len(), 11);
+    // The run is the second half of a cosine: it starts at half the peak and falls towards 0.
+    assert!((lrs[0] - 0.05).abs() < 1e-12, "{lrs:?}");
+    assert!(lrs.windows(2).all(|w| w[1] < w[0]), "{lrs:?}");
+    assert!(lrs[10] > 0.0 && lrs[10] < 0.005, "{lrs:?}");
+    let bad = TrainConfig {
+        span: [0.6, 0.4],
+        ..config
+    };
+    assert!(bad.validate().unwrap_err().to_string().contains("span"));
+}
+
+#[test]
 fn divergence_ends_the_run_with_where_it_happened() {
     let _seeded = seeded();
     let f = fixture(400);

@@ -97,9 +97,10 @@ pub fn curves(
     chart
         .configure_mesh()
         .x_desc(x_label)
-        .x_label_formatter(&|x| match x.abs() >= 1e4 {
-            true => format!("{:.0}k", x / 1e3),
-            false => format!("{x:.0}"),
+        .x_label_formatter(&|x| match x.abs() {
+            a if a >= 1e4 => format!("{:.0}k", x / 1e3),
+            a if a >= 10.0 => format!("{x:.0}"),
+            _ => format!("{x:.1}"),
         })
         .y_desc(y_label)
         .draw()?;
@@ -120,6 +121,14 @@ pub fn curves(
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
+        // The end of each curve (the only point of a curve that has one), with its error bar.
+        if let Some((x, m, d)) = s.points().last() {
+            chart.draw_series(std::iter::once(Circle::new((x, m), 4, color.filled())))?;
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(x, m - d), (x, m + d)],
+                color.stroke_width(2),
+            )))?;
+        }
     }
     chart
         .configure_series_labels()

@@ -4,14 +4,22 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use adjacent_core::compute;
+use adjacent_core::network::NetworkArch;
 use adjacent_core::spaces::grown::{GrownSpace, Limits};
+use adjacent_core::spaces::nb201::{Cell, EDGE_COUNT, Op};
 use adjacent_core::strategies::{
-    EvolutionConfig, GrowingConfig, GrowingEvolution, RandomSearch, RegularizedEvolution,
+    Asha, AshaConfig, EvolutionConfig, GrowingConfig, GrowingSearch, GrowthPlan, RandomSearch,
+    RegularizedEvolution,
 };
 use adjacent_core::strategy::Strategy;
+use adjacent_core::trial::TrialId;
 use adjacent_nn::checkpoint::{self, ModelCard};
 use adjacent_nn::data::Normalization;
-use adjacent_nn::search::{self, Evaluator, SearchData, SearchEvent, Stop, TrialRecipe};
+use adjacent_nn::search::{
+    self, Evaluator, FinalPlan, FinalRecord, FinalStart, SearchData, SearchEvent, Searcher, Stop,
+    TrialRecipe, check_final_budget,
+};
 use adjacent_nn::train::{self, Devices};
 use adjacent_nn::weights::{FolderStore, WeightStore};
 use anyhow::{Context, Result, bail};
@@ -25,15 +33,35 @@ use crate::train_cmd::{DataArgs, prepare_sets};
 /// Minutes of search when no budget is given.
 const DEFAULT_MINUTES: f64 = 3.0;
 
+/// The cell of the README, NAS-Bench-201's best on CIFAR-10: the network `fixed` trains when no
+/// `--arch` is given, and the one `adjacent` starts from.
+pub const DEFAULT_CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchStrategy {
     /// Growing evolution: children are morphisms of their parents and start from their weights.
     Adjacent,
+    /// Asynchronous successive halving over random networks; promotions continue their weights.
+    Asha,
     /// Regularized (aging) evolution, every network trained from scratch.
     Evolution,
     /// Random networks, each trained from scratch.
     Random,
+    /// No search: one network (--arch, --channels, --cells) trained with the whole budget.
+    Fixed,
+}
+
+impl SearchStrategy {
+    fn name(self) -> &'static str {
+        match self {
+            SearchStrategy::Adjacent => "adjacent",
+            SearchStrategy::Asha => "asha",
+            SearchStrategy::Evolution => "evolution",
+            SearchStrategy::Random => "random",
+            SearchStrategy::Fixed => "fixed",
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -42,26 +70,44 @@ pub struct SearchArgs {
     pub data: DataArgs,
     #[arg(long, value_enum, default_value = "adjacent")]
     pub strategy: SearchStrategy,
-    /// Stop before a trial would end past this many minutes (the default budget: 3 minutes).
+    /// The network of `fixed`: a NAS-Bench-201 cell string for every cell (required by `fixed`).
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Width of the first stage (C) of the `--arch` network (default: start_channels).
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Cells per stage (N) of the `--arch` network.
+    #[arg(long, default_value_t = 1)]
+    pub cells: usize,
+    /// Compute budget of the whole search, final phase included, in FLOPs (multiply-adds; a
+    /// training image costs 3 forward passes, a validation image 1): 2.5e13 or 25T.
+    #[arg(long, group = "budget", value_name = "FLOPS")]
+    pub budget_flops: Option<String>,
+    /// Stop before a trial would end past this many minutes, final phase included (the default
+    /// budget: 3 minutes).
     #[arg(long, group = "budget")]
     pub budget_minutes: Option<f64>,
-    /// Stop before the training images of all trials (passed forward and backward) would exceed
-    /// this: a budget that does not depend on how busy the machine is.
+    /// Training images (passed forward and backward) of the whole search, final phase included.
     #[arg(long, group = "budget")]
     pub budget_images: Option<usize>,
-    /// Stop after this many trials.
+    /// Stop after this many trials; the final phase then gets final / (1 - final) of their compute.
     #[arg(long, group = "budget")]
     pub trials: Option<usize>,
+    /// Share of the budget kept for the final phase, which trains the winner (overrides `final`
+    /// of the config file).
+    #[arg(long = "final", value_name = "SHARE")]
+    pub final_share: Option<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Settings file (TOML): start_channels, [limits], [train], [adjacent], [evolution].
+    /// Settings file (TOML): start_channels, final, final_from, [limits], [train], [adjacent],
+    /// [asha], [evolution].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Search on a stratified, seeded subset of this many training images.
     #[arg(long)]
     pub subset: Option<usize>,
     /// Validation images held out of the training set (a count, or a fraction below 1): the search
-    /// signal. The data set's test images are used once, for the winner.
+    /// signal. The data set's test images are used once, for the final model.
     #[arg(long, default_value = "0.1")]
     pub valid: f64,
     /// cpu, or cuda:N in a build with the cuda feature.
@@ -78,11 +124,21 @@ pub struct SearchArgs {
 pub struct SearchConfig {
     /// Width (C) of the networks a search starts from.
     pub start_channels: usize,
+    /// The cell of the network `adjacent` starts from (one a stage, start_channels wide), unless
+    /// --arch gives the start network.
+    pub start_cell: String,
+    /// Share of the budget kept for the final phase.
+    #[serde(rename = "final")]
+    pub final_share: f64,
+    /// Where the final phase starts: the winner's weights, or scratch.
+    pub final_from: FinalStart,
     pub limits: Limits,
     /// How every trial trains.
     pub train: TrialRecipe,
     /// Growing evolution (`--strategy adjacent`).
     pub adjacent: GrowingConfig,
+    /// Successive halving (`--strategy asha`).
+    pub asha: AshaConfig,
     /// Regularized evolution (`--strategy evolution`).
     pub evolution: EvolutionConfig,
 }
@@ -91,9 +147,13 @@ impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
             start_channels: 8,
+            start_cell: DEFAULT_CELL.into(),
+            final_share: 0.3,
+            final_from: FinalStart::Weights,
             limits: Limits::default(),
             train: TrialRecipe::default(),
             adjacent: GrowingConfig::default(),
+            asha: AshaConfig::default(),
             evolution: EvolutionConfig::default(),
         }
     }
@@ -113,16 +173,31 @@ impl SearchConfig {
     }
 
     fn validate(&self) -> Result<()> {
+        self.final_plan().validate()?;
+        self.start_cell
+            .parse::<Cell>()
+            .context("invalid setting start_cell")?;
         self.train.validate().context("[train]")?;
         self.adjacent.validate().context("[adjacent]")?;
+        self.asha.validate().context("[asha]")?;
         self.evolution.validate().context("[evolution]")?;
         Ok(())
+    }
+
+    fn final_plan(&self) -> FinalPlan {
+        FinalPlan {
+            share: self.final_share,
+            start: self.final_from,
+        }
     }
 }
 
 #[derive(Serialize)]
-struct BestResult {
-    trial: u64,
+struct BestResult<'a> {
+    /// The search trial the final model comes from (none for `fixed`).
+    trial: Option<u64>,
+    /// `final` when the model is the final phase's, `search` when it is the best trial's as it was.
+    model: &'a str,
     valid_acc: f64,
     test_acc: f64,
     test_images: usize,
@@ -134,14 +209,29 @@ struct Summary<'a> {
     strategy: SearchStrategy,
     seed: u64,
     data: &'a str,
+    /// The network a user receives (best/): the final model's architecture.
+    arch: Option<&'a adjacent_core::network::NetworkArch>,
+    /// The final model's validation and test accuracy (the best trial's when there is no final
+    /// phase).
+    valid_acc: Option<f64>,
+    test_acc: Option<f64>,
+    params: Option<u64>,
+    /// The search's best trial, before the final phase.
     best_arch: Option<&'a adjacent_core::network::NetworkArch>,
     best_trial: Option<u64>,
     best_valid_acc: Option<f64>,
-    test_acc: Option<f64>,
-    best_params: Option<u64>,
+    #[serde(rename = "final")]
+    final_record: Option<&'a FinalRecord>,
+    final_skipped: Option<&'a str>,
     trials: usize,
     failed: usize,
+    /// Training images and compute of the whole search, final phase included.
     images: usize,
+    flops: u64,
+    search_flops: u64,
+    budget_flops: Option<u64>,
+    budget_images: Option<usize>,
+    budget_minutes: Option<f64>,
     seconds: f64,
     stopped: &'a str,
     train_images: usize,
@@ -160,29 +250,82 @@ fn prepare_out(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))
 }
 
+/// The whole budget the arguments ask for.
+fn budget(args: &SearchArgs) -> Result<Stop> {
+    Ok(
+        match (
+            &args.budget_flops,
+            args.budget_minutes,
+            args.budget_images,
+            args.trials,
+        ) {
+            (Some(text), ..) => Stop::Flops(compute::parse_flops(text)?),
+            (_, Some(m), ..) if !(m > 0.0 && m.is_finite()) => {
+                bail!("invalid setting --budget-minutes: must be a positive number, got {m}")
+            }
+            (_, Some(m), ..) => Stop::Seconds(m * 60.0),
+            (_, _, Some(0), _) => bail!("invalid setting --budget-images: must be at least 1"),
+            (_, _, Some(b), _) => Stop::Images(b),
+            (.., Some(0)) => bail!("invalid setting --trials: must be at least 1"),
+            (.., Some(n)) => Stop::Trials(n),
+            _ => Stop::Seconds(DEFAULT_MINUTES * 60.0),
+        },
+    )
+}
+
 pub fn run(args: SearchArgs) -> Result<()> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => SearchConfig::load(path)?,
         None => SearchConfig::default(),
     };
-    let stop = match (args.budget_minutes, args.budget_images, args.trials) {
-        (Some(m), _, _) if !(m > 0.0 && m.is_finite()) => {
-            bail!("invalid setting --budget-minutes: must be a positive number, got {m}")
+    if let Some(share) = args.final_share {
+        config.final_share = share;
+        config
+            .final_plan()
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--final: {e}"))?;
+    }
+    let stop = budget(&args)?;
+    if args.strategy == SearchStrategy::Fixed {
+        if args.arch.is_none() {
+            bail!(
+                "--strategy fixed needs --arch CELL (the network to train with the whole budget), e.g. --arch \"{DEFAULT_CELL}\""
+            );
         }
-        (Some(m), _, _) => Stop::Seconds(m * 60.0),
-        (_, Some(0), _) => bail!("invalid setting --budget-images: must be at least 1"),
-        (_, Some(b), _) => Stop::Images(b),
-        (_, _, Some(0)) => bail!("invalid setting --trials: must be at least 1"),
-        (_, _, Some(n)) => Stop::Trials(n),
-        _ => Stop::Seconds(DEFAULT_MINUTES * 60.0),
-    };
+        if let Stop::Trials(_) = stop {
+            bail!(
+                "--strategy fixed trains one network: give --budget-flops, --budget-images or --budget-minutes, not --trials"
+            );
+        }
+    }
+    let start = start_network(&args, &config)?;
     let device = adjacent_nn::device(&args.device)?;
     prepare_out(&args.out)?;
-    let result = search_into(&args, &config, stop, Devices::new(device));
+    let result = search_into(&args, &config, stop, start, Devices::new(device));
     if result.is_err() {
         remove_unused_output(&args.out);
     }
     result
+}
+
+/// The network of `--arch` (`--channels`, `--cells`), if given, checked against the input only
+/// once the data is loaded.
+fn start_network(args: &SearchArgs, config: &SearchConfig) -> Result<Option<(Cell, usize, usize)>> {
+    let Some(text) = &args.arch else {
+        if args.channels.is_some() {
+            bail!("--channels sizes the --arch network; give --arch too");
+        }
+        return Ok(None);
+    };
+    let cell: Cell = text.parse().context("--arch")?;
+    let channels = args.channels.unwrap_or(config.start_channels);
+    if channels == 0 {
+        bail!("invalid setting --channels: must be at least 1");
+    }
+    if args.cells == 0 {
+        bail!("invalid setting --cells: must be at least 1");
+    }
+    Ok(Some((cell, channels, args.cells)))
 }
 
 /// After a search that failed before its first trial, removes what it created (all empty), so that
@@ -197,10 +340,20 @@ fn remove_unused_output(out: &Path) {
     let _ = std::fs::remove_dir(out);
 }
 
+fn describe(stop: Stop) -> String {
+    match stop {
+        Stop::Trials(n) => format!("{n} trials"),
+        Stop::Images(b) => format!("{b} training images"),
+        Stop::Seconds(s) => format!("{:.2} minutes", s / 60.0),
+        Stop::Flops(b) => compute::format_flops(b),
+    }
+}
+
 fn search_into(
     args: &SearchArgs,
     config: &SearchConfig,
     stop: Stop,
+    start: Option<(Cell, usize, usize)>,
     devices: Devices,
 ) -> Result<()> {
     let data = args.data.load()?;
@@ -221,12 +374,25 @@ fn search_into(
         Some(p) => format!("config {}: [limits]", p.display()),
         None => "[limits]".into(),
     })?;
-    let mut strategy: Box<dyn Strategy<GrownSpace>> = match args.strategy {
-        SearchStrategy::Adjacent => Box::new(GrowingEvolution::new(args.seed, config.adjacent)?),
-        SearchStrategy::Evolution => {
-            Box::new(RegularizedEvolution::new(args.seed, config.evolution))
-        }
-        SearchStrategy::Random => Box::new(RandomSearch::new(args.seed)),
+    let start = start.map(|(cell, channels, cells)| {
+        NetworkArch::uniform(
+            cell,
+            channels,
+            cells,
+            train_set.channels,
+            train_set.classes(),
+        )
+    });
+    let epoch = train_set.len();
+    let mut strategy: Option<Box<dyn Strategy<GrownSpace>>> = match args.strategy {
+        SearchStrategy::Adjacent => None,
+        SearchStrategy::Asha => Some(Box::new(Asha::new(args.seed, config.asha, epoch)?)),
+        SearchStrategy::Evolution => Some(Box::new(RegularizedEvolution::new(
+            args.seed,
+            config.evolution,
+        ))),
+        SearchStrategy::Random => Some(Box::new(RandomSearch::new(args.seed))),
+        SearchStrategy::Fixed => None,
     };
     let norm = Normalization::of(&train_set);
     let search_data = SearchData {
@@ -242,19 +408,75 @@ fn search_into(
         devices: devices.clone(),
         seed: args.seed,
     };
+    let plan = config.final_plan();
+    if args.strategy == SearchStrategy::Adjacent {
+        let start = start.clone().unwrap_or_else(|| {
+            let cell: Cell = config.start_cell.parse().expect("checked with the config");
+            NetworkArch::uniform(
+                cell,
+                config.start_channels,
+                1,
+                search_data.train.channels,
+                search_data.train.classes(),
+            )
+        });
+        let Some(horizon) = search::horizon_flops(&evaluator, stop, &start) else {
+            bail!(
+                "--strategy adjacent plans its probes within a budget of compute: give --budget-flops, --budget-images or --budget-minutes, not --trials"
+            );
+        };
+        let growth = GrowthPlan {
+            search: (horizon as f64 * (1.0 - plan.share)) as u64,
+            horizon,
+            start,
+        };
+        strategy = Some(Box::new(
+            GrowingSearch::new(args.seed, config.adjacent, growth).context("[adjacent]")?,
+        ));
+    }
+    // The network the final phase's share must be able to train: the fixed one, or the largest
+    // network a search starts from.
+    let reference = start.clone().unwrap_or_else(|| {
+        let all_conv = Cell::new([Op::NorConv3x3; EDGE_COUNT]);
+        NetworkArch::uniform(
+            all_conv,
+            config.start_channels,
+            1,
+            search_data.train.channels,
+            search_data.train.classes(),
+        )
+    });
+    let final_share = match args.strategy {
+        SearchStrategy::Fixed => 1.0,
+        _ => plan.share,
+    };
+    check_final_budget(&evaluator, stop, final_share, &reference)?;
+    let searcher = match (&mut strategy, &start) {
+        (Some(s), _) => Searcher::Strategy(s.as_mut()),
+        (None, Some(arch)) => Searcher::Fixed(arch.clone()),
+        (None, None) => bail!("--strategy fixed needs --arch"),
+    };
     eprintln!(
-        "search: {} on {} training and {} validation images, start width {}, limits {} cells a stage, {} channels, {} parameters; {}",
-        args.strategy.to_possible_value().expect("named").get_name(),
+        "search: {} on {} training and {} validation images, start width {}, limits {} cells a stage, {} channels, {} parameters; budget {}{}",
+        args.strategy.name(),
         search_data.train.len(),
         search_data.valid.len(),
         config.start_channels,
         config.limits.max_cells,
         config.limits.max_channels,
         config.limits.max_params,
-        match stop {
-            Stop::Trials(n) => format!("{n} trials"),
-            Stop::Images(b) => format!("budget {b} training images"),
-            Stop::Seconds(s) => format!("budget {:.2} minutes", s / 60.0),
+        describe(stop),
+        match args.strategy {
+            SearchStrategy::Fixed => String::new(),
+            _ if plan.share > 0.0 => format!(
+                ", of which {:.0}% for the final phase (from the winner's {})",
+                plan.share * 100.0,
+                match plan.start {
+                    FinalStart::Weights => "weights",
+                    FinalStart::Scratch => "architecture, from scratch",
+                }
+            ),
+            _ => ", no final phase".into(),
         }
     );
 
@@ -265,6 +487,7 @@ fn search_into(
         Stop::Trials(n) => (n as u64, "trials"),
         Stop::Images(b) => (b as u64, "images"),
         Stop::Seconds(s) => (s.ceil() as u64, "s"),
+        Stop::Flops(b) => (b / 1_000_000_000, "GFLOPs"),
     };
     let bar = ProgressBar::new(length);
     bar.set_style(
@@ -278,16 +501,24 @@ fn search_into(
     let mut best = f64::NEG_INFINITY;
     let mut write_error = None;
     let mut done = 0usize;
-    let mut images_before = 0usize;
-    let mut running = 0usize;
-    let run = search::run(strategy.as_mut(), &space, &evaluator, stop, &mut |event| {
+    // Budget spent before the running trial, and what the running trial will spend.
+    let (mut spent_before, mut running) = (0.0f64, 0.0f64);
+    let forward = |arch: &NetworkArch| search_data.forward_flops(arch);
+    let outcome = search::search(searcher, &space, &evaluator, stop, plan, &mut |event| {
         match event {
             SearchEvent::Started {
                 id,
                 proposal,
                 images,
             } => {
-                running = images;
+                running = match stop {
+                    Stop::Images(_) => images as f64,
+                    Stop::Flops(_) => {
+                        compute::training_flops(forward(&proposal.genotype), images as u64) as f64
+                            / 1e9
+                    }
+                    _ => 0.0,
+                };
                 bar.set_message(format!(
                     "trial {id}: {} ({images} images); {done} done, best {}",
                     match (&proposal.mutation, proposal.parent) {
@@ -305,46 +536,96 @@ fn search_into(
                 ));
             }
             SearchEvent::Step { step, steps } => {
-                if let Stop::Images(_) = stop {
+                if let Stop::Images(_) | Stop::Flops(_) = stop {
                     let share = step as f64 / steps.max(1) as f64;
-                    bar.set_position((images_before as f64 + share * running as f64) as u64);
+                    bar.set_position((spent_before + share * running) as u64);
                 }
             }
             SearchEvent::Done(record) => {
                 done += 1;
-                images_before = record.images_total;
+                spent_before = match stop {
+                    Stop::Images(_) => record.images_total as f64,
+                    Stop::Flops(_) => record.flops_total as f64 / 1e9,
+                    _ => 0.0,
+                };
                 if let Some(acc) = record.valid_acc {
                     best = best.max(acc);
                 }
                 bar.suspend(|| {
-                        eprintln!(
-                            "trial {:>3} {:<10} valid {:>7}  {:>8} params  {:>6.1} s  first loss {:.3}  {}",
-                            record.id,
-                            match (record.parent, record.inherit) {
-                                (Some(p), true) => format!("<- {p}"),
-                                (Some(p), false) => format!("~ {p}"),
-                                _ => "new".into(),
-                            },
-                            record.valid_acc.map_or("failed".into(), |a| format!("{a:.2}%")),
-                            record.params,
-                            record.seconds,
-                            record.first_loss.unwrap_or(f64::NAN),
-                            record
-                                .reason
-                                .as_deref()
-                                .or(record.mutation.as_deref())
-                                .unwrap_or("")
-                        )
-                    });
+                    eprintln!(
+                        "trial {:>3} {:<10} valid {:>12}  {:>8} params  {:>7} images  {:>6.1} s  first loss {:.3}  {}",
+                        record.id,
+                        match (record.parent, record.inherit) {
+                            (Some(p), true) => format!("<- {p}"),
+                            (Some(p), false) => format!("~ {p}"),
+                            _ => "new".into(),
+                        },
+                        match (record.valid_acc, record.tail_loss) {
+                            (Some(a), _) => format!("{a:.2}%"),
+                            (None, Some(l)) if record.reason.is_none() => format!("(loss {l:.3})"),
+                            _ => "failed".into(),
+                        },
+                        record.params,
+                        record.images,
+                        record.seconds,
+                        record.first_loss.unwrap_or(f64::NAN),
+                        record
+                            .reason
+                            .as_deref()
+                            .or(record.mutation.as_deref())
+                            .unwrap_or("")
+                    )
+                });
                 bar.set_position(match stop {
                     Stop::Trials(_) => done as u64,
-                    Stop::Images(_) => record.images_total as u64,
+                    Stop::Images(_) | Stop::Flops(_) => spent_before as u64,
                     Stop::Seconds(_) => record.elapsed as u64,
                 });
                 let line = serde_json::to_string(record).expect("a record serializes");
                 if let Err(e) = writeln!(trials_file, "{line}").and_then(|_| trials_file.flush()) {
                     write_error.get_or_insert(e);
                 }
+            }
+            SearchEvent::FinalStarted {
+                arch,
+                trial,
+                start,
+                images,
+            } => {
+                running = match stop {
+                    Stop::Images(_) => images as f64,
+                    Stop::Flops(_) => {
+                        compute::training_flops(forward(arch), images as u64) as f64 / 1e9
+                    }
+                    _ => 0.0,
+                };
+                let what = match (trial, start) {
+                    (Some(t), FinalStart::Weights) => format!("trial {t}'s network, continued"),
+                    (Some(t), FinalStart::Scratch) => {
+                        format!("trial {t}'s architecture, from scratch")
+                    }
+                    (None, _) => "the network, from scratch".into(),
+                };
+                bar.suspend(|| {
+                    eprintln!(
+                        "final phase: {what}, {} params, {images} images ({:.2} epochs)",
+                        arch.params(),
+                        images as f64 / search_data.train.len() as f64
+                    )
+                });
+                bar.set_message(format!("final phase: {what}"));
+            }
+            SearchEvent::FinalDone(record) => {
+                bar.suspend(|| {
+                    eprintln!(
+                        "final phase: valid {}  {:.1} s  {}",
+                        record
+                            .valid_acc
+                            .map_or("failed".into(), |a| format!("{a:.2}%")),
+                        record.seconds,
+                        record.reason.as_deref().unwrap_or("")
+                    )
+                });
             }
         }
         if let Stop::Seconds(_) = stop {
@@ -356,17 +637,36 @@ fn search_into(
         return Err(e).with_context(|| format!("cannot write {}", trials_path.display()));
     }
     let seconds = started.elapsed().as_secs_f64();
+    let run = &outcome.run;
+    if let Some(reason) = &outcome.final_skipped
+        && args.strategy != SearchStrategy::Fixed
+    {
+        eprintln!("no final phase: {reason}");
+    }
 
-    // The winner, scored once on the test images.
+    // What the user receives: the final model, or the best trial's when there was no final phase;
+    // scored once on the test images.
     let best = run.best();
+    let delivered = match (&outcome.final_model, &outcome.final_record, best) {
+        (Some(model), Some(record), _) => Some((
+            model.clone(),
+            record.arch.clone(),
+            record.valid_acc.expect("a final model is complete"),
+            "final",
+        )),
+        (_, _, Some(b)) => {
+            let (model, arch) = store.get(TrialId(b.id), &devices.plain)?;
+            Some((model, arch, b.valid_acc.expect("complete"), "search"))
+        }
+        _ => None,
+    };
     let mut test_acc = None;
-    if let Some(best) = best {
-        let (model, arch) = store.get(adjacent_core::trial::TrialId(best.id), &devices.plain)?;
-        let acc = train::evaluate(&model, &data.test, &search_data.norm, 256, &devices);
+    if let Some((model, arch, valid_acc, kind)) = &delivered {
+        let acc = train::evaluate(model, &data.test, &search_data.norm, 256, &devices);
         test_acc = Some(acc);
         let best_dir = args.out.join("best");
         let card = ModelCard {
-            arch,
+            arch: arch.clone(),
             height: search_data.train.height,
             width: search_data.train.width,
             normalization: search_data.norm.clone(),
@@ -374,28 +674,45 @@ fn search_into(
         };
         std::fs::create_dir_all(&best_dir)
             .with_context(|| format!("cannot create {}", best_dir.display()))?;
-        checkpoint::save(&best_dir, &model, &card)?;
+        checkpoint::save(&best_dir, model, &card)?;
         let result = BestResult {
-            trial: best.id,
-            valid_acc: best.valid_acc.expect("the best trial is complete"),
+            trial: outcome
+                .final_record
+                .as_ref()
+                .map_or(best.map(|b| b.id), |f| f.trial),
+            model: kind,
+            valid_acc: *valid_acc,
             test_acc: acc,
             test_images: data.test.len(),
-            params: best.params,
+            params: arch.params(),
         };
         write_json(&best_dir.join("result.json"), &result)?;
     }
+    let spent = run.spent();
     let summary = Summary {
         strategy: args.strategy,
         seed: args.seed,
         data: &data.source,
+        arch: delivered.as_ref().map(|d| &d.1),
+        valid_acc: delivered.as_ref().map(|d| d.2),
+        test_acc,
+        params: delivered.as_ref().map(|d| d.1.params()),
         best_arch: best.map(|b| &b.genotype),
         best_trial: best.map(|b| b.id),
         best_valid_acc: best.and_then(|b| b.valid_acc),
-        test_acc,
-        best_params: best.map(|b| b.params),
+        final_record: outcome.final_record.as_ref(),
+        final_skipped: outcome.final_skipped.as_deref(),
         trials: run.records.len(),
         failed: run.records.iter().filter(|r| r.valid_acc.is_none()).count(),
-        images: run.records.last().map_or(0, |r| r.images_total),
+        images: outcome.images(),
+        flops: outcome.flops(),
+        search_flops: spent.flops,
+        budget_flops: match stop {
+            Stop::Flops(b) => Some(b),
+            _ => None,
+        },
+        budget_images: args.budget_images,
+        budget_minutes: args.budget_minutes,
         seconds,
         stopped: &run.stopped,
         train_images: search_data.train.len(),
@@ -403,15 +720,15 @@ fn search_into(
         config,
     };
     write_json(&args.out.join("summary.json"), &summary)?;
-    match (best, test_acc) {
-        (Some(b), Some(t)) => {
+    match (&delivered, test_acc) {
+        (Some((_, arch, valid, kind)), Some(t)) => {
             println!(
-                "{} trials in {seconds:.0} s ({}); best trial {}: valid {:.2}%, test {t:.2}%, {} params; saved to {}",
+                "{} trials in {seconds:.0} s ({}); {} model: valid {valid:.2}%, test {t:.2}%, {} params, {} in all; saved to {}",
                 run.records.len(),
                 run.stopped,
-                b.id,
-                b.valid_acc.unwrap_or(f64::NAN),
-                b.params,
+                kind,
+                arch.params(),
+                compute::format_flops(outcome.flops()),
                 args.out.join("best").display()
             );
             Ok(())

@@ -248,6 +248,8 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     };
     let config = TrainConfig {
         epochs: args.epochs,
+        images: None,
+        span: [0.0, 1.0],
         batch: args.batch,
         lr: args.lr,
         schedule,
@@ -339,6 +341,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                 step,
                 steps,
                 loss,
+                ..
             } => {
                 if step == 1 {
                     bar.reset();

@@ -6,43 +6,64 @@ use std::path::Path;
 
 use common::{adjacent, fails};
 
-fn fake_run(dir: &Path, strategy: &str, seed: u64, curve: &[(u64, f64)]) -> String {
+const T: u64 = 1_000_000_000_000;
+
+/// A search folder: trials at (compute so far, validation accuracy), and a final model of
+/// validation accuracy `final_valid` that brings the compute to `total`.
+fn fake_run(
+    dir: &Path,
+    strategy: &str,
+    seed: u64,
+    curve: &[(u64, f64)],
+    final_valid: f64,
+    total: u64,
+) -> String {
     let out = dir.join(format!("{strategy}-{seed}"));
     std::fs::create_dir_all(&out).unwrap();
     let lines: Vec<String> = curve
         .iter()
-        .map(|(images, acc)| format!(r#"{{"valid_acc": {acc}, "images_total": {images}}}"#))
+        .map(|(flops, acc)| {
+            format!(r#"{{"valid_acc": {acc}, "images_total": 1, "flops_total": {flops}}}"#)
+        })
         .collect();
     std::fs::write(out.join("trials.jsonl"), lines.join("\n") + "\n").unwrap();
-    let best = curve.iter().map(|c| c.1).fold(f64::MIN, f64::max);
+    let best = curve.iter().map(|c| c.1).fold(f64::NAN, f64::max);
+    let best = match best.is_nan() {
+        true => "null".to_string(),
+        false => best.to_string(),
+    };
     let summary = format!(
-        r#"{{"strategy": "{strategy}", "seed": {seed}, "best_valid_acc": {best}, "test_acc": {}, "best_params": 1000, "trials": {}, "images": {}, "seconds": 10.0}}"#,
-        best - 1.0,
+        r#"{{"strategy": "{strategy}", "seed": {seed}, "valid_acc": {final_valid}, "test_acc": {}, "params": 1000, "best_valid_acc": {best}, "trials": {}, "images": 5, "flops": {total}, "seconds": 10.0}}"#,
+        final_valid - 0.5,
         curve.len(),
-        curve.last().unwrap().0
     );
     std::fs::write(out.join("summary.json"), summary).unwrap();
     out.to_str().unwrap().to_string()
 }
 
 #[test]
-fn report_tables_the_runs_and_measures_images_to_reach_the_baseline() {
+fn report_tables_the_final_models_and_the_compute_to_reach_the_control() {
     let dir = tempfile::tempdir().unwrap();
     let runs = [
-        fake_run(
-            dir.path(),
-            "evolution",
-            0,
-            &[(100, 80.0), (200, 85.0), (300, 84.0)],
-        ),
-        fake_run(dir.path(), "evolution", 1, &[(100, 82.0), (300, 86.0)]),
+        // The control: no trials, one final model with the whole budget.
+        fake_run(dir.path(), "fixed", 0, &[], 90.0, 4 * T),
+        fake_run(dir.path(), "fixed", 1, &[], 91.0, 4 * T),
         fake_run(
             dir.path(),
             "adjacent",
             0,
-            &[(50, 84.0), (90, 85.5), (300, 88.0)],
+            &[(T / 2, 80.0), (T, 90.6), (2 * T, 90.0)],
+            92.0,
+            4 * T,
         ),
-        fake_run(dir.path(), "adjacent", 1, &[(80, 86.0), (300, 87.0)]),
+        fake_run(
+            dir.path(),
+            "adjacent",
+            1,
+            &[(T, 89.0), (3 * T, 91.0)],
+            91.5,
+            4 * T,
+        ),
     ];
     let plot = dir.path().join("curves.svg");
     let mut args = vec!["report", "--plot", plot.to_str().unwrap()];
@@ -54,27 +75,66 @@ fn report_tables_the_runs_and_measures_images_to_reach_the_baseline() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Per strategy: the final models' test and validation accuracy, then the search's best.
     assert!(
-        stdout.contains("| adjacent | 2 | 87.50 +- 0.50 |"),
+        stdout.contains("| adjacent | 2 | 91.25 +- 0.25 | 91.75 +- 0.25 | 90.80 +- 0.20 | 1000 +- 0 | 4.000 +- 0.000 |"),
         "{stdout}"
     );
-    // Evolution's final bests are 85 and 86: median 85.5, reached by adjacent at 90 and 80
-    // images; the median of those over a budget of 300 images.
     assert!(
-        stdout.contains("final best validation accuracy 85.50%"),
+        stdout.contains("| fixed | 2 | 90.00 +- 0.50 | 90.50 +- 0.50 | - |"),
         "{stdout}"
     );
-    assert!(stdout.contains("after 90, 80 images"), "{stdout}");
+    // The control's final validation accuracy is 90.5 (median of 90 and 91); adjacent reached
+    // it at 1 T (seed 0) and 3 T (seed 1): a median of 2 T, half the control's 4 T.
     assert!(
-        stdout.contains("85 images = 0.283 of the baseline's"),
+        stdout.contains("final validation accuracy 90.50%"),
         "{stdout}"
     );
-    assert!(stdout.contains("| 1000 +- 0 |"), "{stdout}");
+    assert!(stdout.contains("after 1.000, 3.000 TFLOPs"), "{stdout}");
+    assert!(
+        stdout.contains("2.000 TFLOPs = 0.500 of the baseline's"),
+        "{stdout}"
+    );
     let svg = std::fs::read_to_string(&plot).unwrap();
-    assert!(svg.contains("adjacent (2 runs)") && svg.contains("evolution (2 runs)"));
+    assert!(svg.contains("adjacent (2 runs)") && svg.contains("fixed (2 runs)"));
+    assert!(svg.contains("TFLOPs"));
 
     let err = fails(&["report", "--plot", "x.png", &runs[0]]);
     assert!(err.contains("only SVG"), "{err}");
     let err = fails(&["report", dir.path().join("missing").to_str().unwrap()]);
     assert!(err.contains("summary.json"), "{err}");
+    let broken = dir.path().join("fixed-0/trials.jsonl");
+    std::fs::write(&broken, "{\"valid_acc\": oops}\n").unwrap();
+    let err = fails(&["report", &runs[0]]);
+    assert!(err.contains("trials.jsonl, line 1"), "{err}");
+}
+
+#[test]
+fn searches_from_before_compute_was_recorded_are_reported_against_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("old");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("trials.jsonl"),
+        "{\"valid_acc\": 80.0, \"images_total\": 100}\n{\"valid_acc\": 85.0, \"images_total\": 300}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        out.join("summary.json"),
+        r#"{"strategy": "adjacent", "seed": 0, "best_valid_acc": 85.0, "test_acc": 84.0, "best_params": 7, "trials": 2, "images": 300, "seconds": 1.0}"#,
+    )
+    .unwrap();
+    let old = out.to_str().unwrap();
+    let run = adjacent(&["report", old]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success());
+    assert!(stdout.contains("| images |"), "{stdout}");
+    assert!(
+        stdout.contains("| 300 | 85.00 | 85.00 | 84.00 | 7 |"),
+        "{stdout}"
+    );
+    // Old and new searches are not drawn on one axis.
+    let new = fake_run(dir.path(), "fixed", 0, &[], 90.0, T);
+    let err = fails(&["report", old, &new]);
+    assert!(err.contains("separately"), "{err}");
 }

@@ -8,8 +8,7 @@ use adjacent_core::network::NetworkArch;
 use common::{adjacent, fails};
 use serde_json::Value;
 
-/// Tiny networks and budgets, consolidation every other trial, so that a few trials exercise
-/// seeds, children and consolidations.
+/// Tiny networks and budgets: the start network at width 4, two decisions of two morphisms each.
 const TINY: &str = r#"
 start_channels = 4
 
@@ -18,15 +17,17 @@ max_cells = 2
 max_channels = 8
 
 [train]
-scratch_images = 1350
 batch = 64
 
 [adjacent]
-seeds = 2
-child_images = 225
-consolidate_every = 2
-preserving = 1.0
+decisions = 2
+children = 2
+probe = 0.06
+preserving = 0.75
 "#;
+
+/// The budget of the tiny searches: about ten passes of the width-4 network over 450 images.
+const TINY_FLOPS: &str = "3e10";
 
 fn write_config(dir: &Path, text: &str) -> String {
     let path = dir.join("search.toml");
@@ -52,106 +53,128 @@ fn records(out: &Path) -> Vec<Value> {
 }
 
 #[test]
-fn search_grows_children_from_their_parents_weights() {
+fn adjacent_probes_morphisms_of_one_network_along_one_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("search");
-    let run = tiny_search(dir.path(), out.to_str().unwrap(), &["--trials", "9"]);
+    let run = tiny_search(
+        dir.path(),
+        out.to_str().unwrap(),
+        &["--budget-flops", TINY_FLOPS],
+    );
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
     let trials = records(&out);
-    assert_eq!(trials.len(), 9);
+    // The start, then per decision a main segment and three probes.
+    assert_eq!(trials.len(), 1 + 2 * 4, "{trials:?}");
     for t in &trials {
         for key in [
             "id",
             "parent",
             "genotype",
             "mutation",
-            "epochs",
+            "span",
+            "images",
+            "flops",
             "seconds",
-            "train_loss",
-            "valid_acc",
+            "tail_loss",
             "params",
         ] {
             assert!(t.get(key).is_some(), "trials.jsonl lacks {key}: {t}");
         }
-        // No trial, consolidations included, has a cell without a path from input to output.
         let arch: NetworkArch = serde_json::from_value(t["genotype"].clone()).unwrap();
         for cell in arch.stages.iter().flatten() {
             assert!(cell.connects_input_to_output(), "trial {}: {cell}", t["id"]);
         }
-        assert!(arch.stages.iter().all(|s| !s.is_empty()));
+        // The signal is the training loss: nothing is validated during the search.
+        assert!(t["valid_acc"].is_null(), "{t}");
+        assert_eq!(t["state"], "complete");
     }
-    let by_id = |id: &Value| &trials[id.as_u64().unwrap() as usize];
+    let start: NetworkArch = serde_json::from_value(trials[0]["genotype"].clone()).unwrap();
+    assert_eq!((start.channels, start.stages[1].len()), (4, 1));
+    assert!(trials[0]["parent"].is_null() && trials[0]["first_loss"].as_f64().unwrap() > 2.0);
+    let span = |t: &Value| {
+        let s = t["span"].as_array().unwrap();
+        (s[0].as_f64().unwrap(), s[1].as_f64().unwrap())
+    };
     let loss = |t: &Value, key: &str| t[key].as_f64().unwrap();
-
-    // Seeds start from scratch, at about ln(10).
-    let seeds: Vec<&Value> = trials.iter().filter(|t| t["parent"].is_null()).collect();
-    assert_eq!(seeds.len(), 2);
-    // Function-preserving children start where their parents ended; a fresh network does not.
-    let mut child_gap = Vec::new();
-    let mut fresh_gap = Vec::new();
-    for t in &trials {
-        if t["function_preserving"] == Value::Bool(true) {
-            let parent = by_id(&t["parent"]);
-            child_gap.push((loss(t, "first_loss") - loss(parent, "last_loss")).abs());
-            fresh_gap.push((loss(seeds[0], "first_loss") - loss(parent, "last_loss")).abs());
+    let mut position = span(&trials[0]).1;
+    for decision in 0..2 {
+        let main = &trials[1 + 4 * decision];
+        let probes = &trials[2 + 4 * decision..5 + 4 * decision];
+        // The main line continues where it stood in the schedule, from its own weights.
+        assert_eq!(main["mutation"], "continue");
+        assert_eq!(span(main).0, position);
+        assert_eq!(
+            main["genotype"],
+            trials[main["parent"].as_u64().unwrap() as usize]["genotype"]
+        );
+        let parent = &trials[main["parent"].as_u64().unwrap() as usize];
+        assert!(
+            (loss(main, "first_loss") - loss(parent, "last_loss")).abs() < 0.5,
+            "{main} after {parent}"
+        );
+        // Its probes: the same part of the schedule, the same batches, and those that keep the
+        // function start exactly where the continuation starts.
+        let continuation = &probes[0];
+        assert_eq!(continuation["mutation"], "continue");
+        for p in probes {
+            assert_eq!(p["parent"], main["id"]);
+            assert_eq!(span(p), span(continuation));
+            if p["function_preserving"] == Value::Bool(true) {
+                let gap = (loss(p, "first_loss") - loss(continuation, "first_loss")).abs();
+                assert!(
+                    gap < 1e-3,
+                    "{p} starts {gap} from its parent's continuation"
+                );
+            }
+            // Equal compute: within one image of the continuation's training FLOPs.
+            let f = forward(&p["genotype"]);
+            let fc = forward(&continuation["genotype"]);
+            let (a, b) = (
+                3 * f * p["images"].as_u64().unwrap(),
+                3 * fc * continuation["images"].as_u64().unwrap(),
+            );
+            assert!(a.abs_diff(b) < 3 * f.max(fc) * 64, "{p}: {a} against {b}");
+        }
+        assert!(probes.iter().any(|p| p["mutation"] != "continue"));
+        position = span(continuation).1;
+        // The probe with the lowest training loss over its last quarter becomes the main line.
+        let winner = probes
+            .iter()
+            .min_by(|a, b| loss(a, "tail_loss").total_cmp(&loss(b, "tail_loss")))
+            .unwrap();
+        match trials.get(5 + 4 * decision) {
+            Some(next) => assert_eq!(next["parent"], winner["id"]),
+            None => {
+                // The final phase continues the last winner through the rest of the schedule.
+                let s = summary(&out);
+                let fin = &s["final"];
+                assert_eq!(fin["trial"], winner["id"], "{s}");
+                assert_eq!(fin["arch"], winner["genotype"]);
+                assert_eq!(fin["span"][0].as_f64().unwrap(), position);
+                assert_eq!(fin["span"][1].as_f64().unwrap(), 1.0);
+                assert!(
+                    (loss(fin, "first_loss") - loss(winner, "last_loss")).abs() < 0.5,
+                    "{fin}"
+                );
+                assert!(s["flops"].as_u64().unwrap() <= 30_000_000_000);
+                assert!(s["test_acc"].as_f64().unwrap() > 30.0, "{s}");
+                assert_eq!(s["valid_acc"], fin["valid_acc"]);
+            }
         }
     }
-    assert!(child_gap.len() >= 2, "{trials:?}");
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    assert!(
-        mean(&child_gap) < 0.4 * mean(&fresh_gap),
-        "children's first loss is {child_gap:?} from their parents' last; a fresh network's {fresh_gap:?}"
-    );
-    // Consolidation ran and only ever removed something.
-    let consolidations: Vec<&Value> = trials
-        .iter()
-        .filter(|t| {
-            t["mutation"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("consolidate"))
-        })
-        .collect();
-    assert!(!consolidations.is_empty());
-    for t in consolidations {
-        assert!(t["params"].as_u64() <= by_id(&t["parent"])["params"].as_u64());
-    }
 
-    // The winner: best/ and summary.json, scored on the test set once.
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    for key in [
-        "best_arch",
-        "best_valid_acc",
-        "test_acc",
-        "trials",
-        "seconds",
-    ] {
-        assert!(
-            !summary[key].is_null(),
-            "summary.json lacks {key}: {summary}"
-        );
-    }
-    let best_valid = trials
-        .iter()
-        .filter_map(|t| t["valid_acc"].as_f64())
-        .fold(f64::MIN, f64::max);
-    assert_eq!(summary["best_valid_acc"].as_f64().unwrap(), best_valid);
-    assert!(summary["test_acc"].as_f64().unwrap() > 30.0, "{summary}");
-    let result: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("best/result.json")).unwrap())
-            .unwrap();
-    assert_eq!(result["test_acc"], summary["test_acc"]);
-
-    // `adjacent eval` reproduces the winner's test accuracy, and `train --from` continues it.
+    // `adjacent eval` reproduces the delivered model's test accuracy, and `train --from`
+    // continues it.
+    let s = summary(&out);
     let best = out.join("best");
     let eval = adjacent(&["eval", "--model", best.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&eval.stdout);
     assert!(
-        stdout.contains(&format!("{:.2}%", summary["test_acc"].as_f64().unwrap())),
+        stdout.contains(&format!("{:.2}%", s["test_acc"].as_f64().unwrap())),
         "{stdout}"
     );
     let more = dir.path().join("more");
@@ -174,45 +197,280 @@ fn search_grows_children_from_their_parents_weights() {
 
     // The same seed gives the same search.
     let again = dir.path().join("again");
-    let run = tiny_search(dir.path(), again.to_str().unwrap(), &["--trials", "4"]);
+    let run = tiny_search(
+        dir.path(),
+        again.to_str().unwrap(),
+        &["--budget-flops", TINY_FLOPS],
+    );
     assert!(run.status.success());
     let strip = |t: &Value| {
         (
             t["genotype"].clone(),
-            t["valid_acc"].clone(),
+            t["tail_loss"].clone(),
             t["parent"].clone(),
         )
     };
-    for (a, b) in records(&again).iter().zip(&trials) {
+    let again = records(&again);
+    assert_eq!(again.len(), trials.len());
+    for (a, b) in again.iter().zip(&trials) {
         assert_eq!(strip(a), strip(b));
     }
 }
 
+/// Tiny settings for the strategies that train networks from scratch: a 450-image training set
+/// (600 minus 150 for validation), one pass a network.
+const TINY_BASELINES: &str = r#"
+start_channels = 4
+
+[limits]
+max_cells = 2
+max_channels = 8
+
+[train]
+scratch_epochs = 1.0
+batch = 64
+
+[asha]
+min_epochs = 0.25
+eta = 3
+rungs = 3
+"#;
+
+fn summary(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+/// Forward FLOPs of a trial's network on one 28x28 image, by the cost model.
+fn forward(genotype: &Value) -> u64 {
+    let arch: NetworkArch = serde_json::from_value(genotype.clone()).unwrap();
+    arch.cost(28).flops
+}
+
 #[test]
-fn baselines_train_every_network_from_scratch() {
+fn compute_is_the_cost_models_and_the_budget_holds_with_the_final_phase() {
     let dir = tempfile::tempdir().unwrap();
-    for strategy in ["random", "evolution"] {
+    let config = write_config(dir.path(), TINY_BASELINES);
+    let budget: u64 = 20_000_000_000;
+    for strategy in ["random", "evolution", "asha"] {
         let out = dir.path().join(strategy);
-        let run = tiny_search(
-            dir.path(),
+        let run = adjacent(&[
+            "search",
+            "--subset",
+            "600",
+            "--valid",
+            "150",
+            "--config",
+            &config,
+            "--strategy",
+            strategy,
+            "--budget-flops",
+            "20G",
+            "--final",
+            "0.4",
+            "--out",
             out.to_str().unwrap(),
-            &["--strategy", strategy, "--budget-images", "4000"],
-        );
+        ]);
         assert!(
             run.status.success(),
             "{}",
             String::from_utf8_lossy(&run.stderr)
         );
         let trials = records(&out);
-        // 450 training images x 3 epochs a trial: two trials fit in 4,000 images.
-        assert_eq!(trials.len(), 2, "{strategy}");
+        assert!(trials.len() >= 2, "{strategy}: {trials:?}");
+        let mut total = 0;
         for t in &trials {
-            assert_eq!(t["inherit"], Value::Bool(false));
-            assert!(t["first_loss"].as_f64().unwrap() > 2.0, "{t}");
-            assert_eq!(t["images"].as_u64(), Some(1350));
+            if strategy != "asha" {
+                // Every network of the baselines trains from scratch.
+                assert_eq!(t["inherit"], Value::Bool(false));
+                assert!(t["first_loss"].as_f64().unwrap() > 2.0, "{t}");
+                assert!(t["images"].as_u64().unwrap() > 450 - 64, "one pass: {t}");
+            }
+            // Training: forward and a backward of twice its cost per image; validation: one
+            // forward pass per validation image.
+            let f = forward(&t["genotype"]);
+            let images = t["images"].as_u64().unwrap();
+            assert_eq!(
+                t["flops"].as_u64().unwrap(),
+                3 * f * images + f * 150,
+                "{t}"
+            );
+            total += t["flops"].as_u64().unwrap();
+            assert_eq!(t["flops_total"].as_u64().unwrap(), total);
         }
-        assert_eq!(trials[1]["images_total"].as_u64(), Some(2700));
+        // The search kept 40% of the budget for the final phase.
+        assert!(total <= budget * 6 / 10, "{strategy}: search spent {total}");
+        let s = summary(&out);
+        let fin = &s["final"];
+        assert_eq!(fin["state"], "complete", "{s}");
+        assert_eq!(fin["start"], "weights");
+        let f = forward(&fin["arch"]);
+        let final_images = fin["images"].as_u64().unwrap();
+        assert_eq!(
+            fin["flops"].as_u64().unwrap(),
+            3 * f * final_images + f * 150
+        );
+        let spent = s["flops"].as_u64().unwrap();
+        assert_eq!(spent, total + fin["flops"].as_u64().unwrap());
+        assert_eq!(s["budget_flops"].as_u64(), Some(budget));
+        // Never past the budget, and short of it by less than one batch of the winner.
+        assert!(spent <= budget, "{strategy}: {spent} > {budget}");
+        assert!(
+            budget - spent < 3 * f * 65,
+            "{strategy}: {spent} of {budget}"
+        );
+        // What the user receives is the final model: it continues the search's best trial.
+        assert_eq!(fin["trial"], s["best_trial"]);
+        assert_eq!(fin["arch"], s["best_arch"]);
+        assert_eq!(s["valid_acc"], fin["valid_acc"]);
+        let result: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("best/result.json")).unwrap())
+                .unwrap();
+        assert_eq!(result["model"], "final");
+        assert_eq!(result["test_acc"], s["test_acc"]);
     }
+}
+
+#[test]
+fn fixed_trains_one_network_with_the_whole_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), TINY_BASELINES);
+    let out = dir.path().join("fixed");
+    let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+    let run = adjacent(&[
+        "search",
+        "--subset",
+        "600",
+        "--valid",
+        "150",
+        "--config",
+        &config,
+        "--strategy",
+        "fixed",
+        "--arch",
+        cell,
+        "--budget-flops",
+        "2e10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(records(&out).is_empty(), "fixed runs no search trial");
+    let s = summary(&out);
+    let fin = &s["final"];
+    let arch: NetworkArch = serde_json::from_value(fin["arch"].clone()).unwrap();
+    assert_eq!((arch.channels, arch.stages[0].len()), (4, 1));
+    assert_eq!(arch.stages[1][0].to_string(), cell);
+    assert_eq!(fin["start"], "scratch");
+    assert!(fin["trial"].is_null());
+    // One network, one schedule, the whole budget: about seven passes over 450 images.
+    let f = arch.cost(28).flops;
+    let images = fin["images"].as_u64().unwrap();
+    let asked = (20_000_000_000 - f * 150) / (3 * f);
+    assert!(images <= asked && asked - images < 64, "{fin}");
+    assert!(images > 6 * 450, "{fin}");
+    assert!(
+        fin["first_loss"].as_f64().unwrap() > 2.0,
+        "from scratch: {fin}"
+    );
+    assert_eq!(s["flops"].as_u64().unwrap(), 3 * f * images + f * 150);
+    assert!(s["test_acc"].as_f64().unwrap() > 40.0, "{s}");
+    // `adjacent eval` scores the delivered model the same.
+    let eval = adjacent(&["eval", "--model", out.join("best").to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        stdout.contains(&format!("{:.2}%", s["test_acc"].as_f64().unwrap())),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn asha_promotes_the_top_third_of_each_rung_and_continues_their_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), TINY_BASELINES);
+    let out = dir.path().join("asha");
+    let run = adjacent(&[
+        "search",
+        "--subset",
+        "600",
+        "--valid",
+        "150",
+        "--config",
+        &config,
+        "--strategy",
+        "asha",
+        "--trials",
+        "13",
+        "--final",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let trials = records(&out);
+    assert_eq!(trials.len(), 13);
+    // Rung budgets: 0.25, 0.75 and 2.25 passes over 450 images in all.
+    let rung_images = [113u64, 338, 1013];
+    let mut rung_of = Vec::new();
+    let mut promotions = 0;
+    for t in &trials {
+        let rung = match t["parent"].as_u64() {
+            None => {
+                assert_eq!(t["inherit"], Value::Bool(false));
+                0
+            }
+            Some(p) => {
+                promotions += 1;
+                let parent = &trials[p as usize];
+                let rung = rung_of[p as usize] + 1;
+                // A promotion continues its parent's weights: the same network, starting where
+                // the parent ended.
+                assert_eq!(t["inherit"], Value::Bool(true));
+                assert_eq!(t["genotype"], parent["genotype"]);
+                assert_eq!(t["function_preserving"], Value::Bool(true));
+                let gap = (t["first_loss"].as_f64().unwrap()
+                    - parent["last_loss"].as_f64().unwrap())
+                .abs();
+                assert!(
+                    gap < 0.5,
+                    "trial {}: first loss {gap} from its parent's",
+                    t["id"]
+                );
+                // Its parent was in the top third of its rung when it was promoted.
+                let id = t["id"].as_u64().unwrap();
+                let acc = parent["valid_acc"].as_f64().unwrap();
+                let rivals: Vec<f64> = trials[..id as usize]
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| rung_of.get(*i) == Some(&(rung - 1)))
+                    .filter_map(|(_, r)| r["valid_acc"].as_f64())
+                    .collect();
+                let better = rivals.iter().filter(|&&a| a > acc).count();
+                assert!(
+                    better < rivals.len() / 3,
+                    "trial {id}: {better} of {rivals:?}"
+                );
+                rung
+            }
+        };
+        // Whole batches of 64 within the rung's images (the last batch of a pass is smaller).
+        let images = t["images"].as_u64().unwrap();
+        let asked = rung_images[rung] - if rung > 0 { rung_images[rung - 1] } else { 0 };
+        assert!(images <= asked && asked - images < 64, "{t}");
+        rung_of.push(rung);
+    }
+    assert!(promotions >= 3, "{rung_of:?}");
+    assert!(rung_of.contains(&2), "{rung_of:?}");
+    let s = summary(&out);
+    assert!(s["final"].is_null());
+    assert_eq!(s["valid_acc"], s["best_valid_acc"]);
 }
 
 #[test]
@@ -247,11 +505,97 @@ fn bad_input_gets_a_clear_error() {
     let err = fails(&["search", "--config", "/no/such.toml", "--out", out]);
     assert!(err.contains("/no/such.toml"), "{err}");
 
-    // A budget that cannot fit one trial.
-    let err = fails(&["search", "--budget-images", "100", "--out", out]);
-    assert!(err.contains("cannot fit one trial"), "{err}");
+    // A budget that cannot fit one trial, or the final phase.
+    let err = fails(&[
+        "search",
+        "--strategy",
+        "random",
+        "--budget-images",
+        "1000",
+        "--out",
+        out,
+    ]);
+    assert!(err.contains("cannot fit its first trial"), "{err}");
+    let err = fails(&["search", "--trials", "3", "--out", out]);
+    assert!(
+        err.contains("adjacent") && err.contains("--trials"),
+        "{err}"
+    );
     let err = fails(&["search", "--budget-minutes", "0.001", "--out", out]);
-    assert!(err.contains("cannot fit one trial"), "{err}");
+    assert!(
+        err.contains("cannot fit its first trial") || err.contains("final phase"),
+        "{err}"
+    );
+    let err = fails(&[
+        "search",
+        "--budget-flops",
+        "1G",
+        "--final",
+        "0.3",
+        "--out",
+        out,
+    ]);
+    assert!(
+        err.contains("final phase") && err.contains("budget-flops"),
+        "{err}"
+    );
+    let err = fails(&["search", "--budget-flops", "25X", "--out", out]);
+    assert!(
+        err.contains("budget-flops") && err.contains("suffix"),
+        "{err}"
+    );
+    for share in ["1.5", "1", "-0.1"] {
+        let share = format!("--final={share}");
+        let err = fails(&["search", "--trials", "1", &share, "--out", out]);
+        assert!(err.contains("--final") && err.contains("[0, 1)"), "{err}");
+    }
+    let err = with_config("final = 1.2\n");
+    assert!(
+        err.contains("final") && err.contains("search.toml"),
+        "{err}"
+    );
+    let err = with_config("final_from = \"nowhere\"\n");
+    assert!(err.contains("final_from"), "{err}");
+    // `fixed` needs the network it trains, and a budget that is not a count of trials.
+    let err = fails(&[
+        "search",
+        "--strategy",
+        "fixed",
+        "--budget-flops",
+        "25T",
+        "--out",
+        out,
+    ]);
+    assert!(err.contains("--arch"), "{err}");
+    let cell = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|";
+    let err = fails(&[
+        "search",
+        "--strategy",
+        "fixed",
+        "--arch",
+        cell,
+        "--trials",
+        "3",
+        "--out",
+        out,
+    ]);
+    assert!(err.contains("--trials"), "{err}");
+    let err = fails(&[
+        "search",
+        "--strategy",
+        "fixed",
+        "--arch",
+        "|bad|",
+        "--budget-flops",
+        "25T",
+        "--out",
+        out,
+    ]);
+    assert!(err.contains("--arch"), "{err}");
+    assert!(
+        !Path::new(out).exists(),
+        "a refused search leaves no folder behind"
+    );
     let err = fails(&["search", "--trials", "0", "--out", out]);
     assert!(err.contains("--trials"), "{err}");
     let err = fails(&[
@@ -282,10 +626,10 @@ fn bad_input_gets_a_clear_error() {
 fn diverged_trials_are_recorded_as_failed_and_the_search_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("search");
-    // Children restart at an absurd learning rate and diverge; the seeds train normally.
+    // Promotions restart at an absurd learning rate and diverge; fresh networks train normally.
     let config = write_config(
         dir.path(),
-        &TINY.replace("batch = 64", "batch = 64\nchild_lr = 1e9\nclip_norm = 1e30"),
+        &TINY_BASELINES.replace("batch = 64", "batch = 64\nchild_lr = 1e9\nclip_norm = 1e30"),
     );
     let run = adjacent(&[
         "search",
@@ -295,8 +639,12 @@ fn diverged_trials_are_recorded_as_failed_and_the_search_goes_on() {
         "150",
         "--config",
         &config,
+        "--strategy",
+        "asha",
         "--trials",
-        "4",
+        "5",
+        "--final",
+        "0",
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -306,14 +654,19 @@ fn diverged_trials_are_recorded_as_failed_and_the_search_goes_on() {
         String::from_utf8_lossy(&run.stderr)
     );
     let trials = records(&out);
-    assert_eq!(trials.len(), 4);
-    for t in &trials[2..] {
-        assert_eq!(t["state"], "failed", "{t}");
-        assert!(t["reason"].as_str().unwrap().contains("diverged"), "{t}");
-        assert!(t["valid_acc"].is_null());
-    }
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["failed"], 2);
-    assert!(summary["best_trial"].as_u64().unwrap() < 2);
+    assert_eq!(trials.len(), 5);
+    let promotion = &trials[3];
+    assert_eq!(promotion["inherit"], Value::Bool(true), "{promotion}");
+    assert_eq!(promotion["state"], "failed", "{promotion}");
+    assert!(
+        promotion["reason"].as_str().unwrap().contains("diverged"),
+        "{promotion}"
+    );
+    assert!(promotion["valid_acc"].is_null());
+    // Its images still count: the steps it took before the loss became infinite.
+    assert!(promotion["flops"].as_u64().unwrap() > 0);
+    assert_eq!(trials[4]["state"], "complete", "the search went on");
+    let s = summary(&out);
+    assert_eq!(s["failed"], 1);
+    assert_ne!(s["best_trial"].as_u64().unwrap(), 3);
 }

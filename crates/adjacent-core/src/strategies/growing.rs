@@ -1,58 +1,63 @@
-//! Growing evolution: the `adjacent` strategy for searches with real training. Aging evolution
-//! (AmoebaNet) whose children are network morphisms of their parents and start from the parents'
-//! trained weights (RENA, Net2Net, NASH), each trained for a short budget that begins with a warm
-//! restart of the learning rate (SGDR); extinction when progress stalls; consolidation, which
-//! removes what the best network no longer uses.
-
-use std::collections::{HashMap, VecDeque};
+//! Growing search: the `adjacent` strategy for searches with real training.
+//!
+//! One network, the *main line*, trains along one learning-rate schedule that spans the whole
+//! budget, as the network a user would train without search does. At a few *decisions* the main
+//! line's adjacent possible is probed: a few of its morphisms (a widening, a cell inserted, a
+//! convolution added or grown, an edge or a cell removed) start from its weights (Net2Net, NASH)
+//! and train for a short probe beside its own continuation, each with the same compute and through
+//! the same part of the schedule (GradMax keeps one schedule through growth); the best of them
+//! becomes the main line and the others are forgotten. So a search costs only its losing probes:
+//! when no change pays, it delivers the network it started from, trained almost as long. The first
+//! decision may also probe random networks against the start network.
 
 use rand::RngExt;
-use rand::seq::index;
 
 use crate::error::CoreError;
 use crate::space::SearchSpace;
 use crate::strategy::{SeenKeys, Strategy, sample_unseen, step_rng};
-use crate::trial::{Proposal, Trial, TrialId};
+use crate::trial::{Proposal, Trial, TrialId, TrialState};
 
-/// Settings of growing evolution.
+/// What decides between the probes of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// The mean training loss over the last quarter of each probe (lower wins): free, since it is
+    /// measured while training (training speed estimation, Ru et al. 2021).
+    TrainLoss,
+    /// The validation accuracy after each probe (higher wins): one forward pass per validation
+    /// image and probe.
+    ValidAcc,
+}
+
+/// Settings of growing search.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrowingConfig {
-    /// Most members alive at once (P); the oldest dies when a child would exceed it.
-    pub population: usize,
-    /// Members drawn for each tournament (S); the best of them is the parent.
-    pub tournament: usize,
-    /// Networks trained from scratch to start the population (with the evaluator's default budget).
-    pub seeds: usize,
-    /// Training images of a child (from its parent's weights): one learning-rate cycle.
-    pub child_images: u64,
-    /// Probability that a child's move is drawn among the function-preserving ones (grow a conv,
-    /// a kernel, a cell, the width) rather than among all moves.
+    /// Decisions during the search, evenly spaced: at each, morphisms of the main line are probed
+    /// against its continuation.
+    pub decisions: usize,
+    /// Morphisms probed at each decision.
+    pub children: usize,
+    /// Compute of one probe, as a share of the whole budget.
+    pub probe: f64,
+    /// Random networks probed against the start network at the start.
+    pub random_starts: usize,
+    /// Share of the probed morphisms drawn among those that keep the network's function (it
+    /// grows); the others change it (an edge or a cell removed, a convolution replaced by a skip
+    /// or a pool: consolidation).
     pub preserving: f64,
-    /// Trials without a new best validation accuracy before an extinction.
-    pub patience: usize,
-    /// Members an extinction keeps (the best); the population regrows from their children.
-    pub survivors: usize,
-    /// Every this many trials, a consolidation tries to remove an edge or a cell of the best
-    /// member; 0 turns consolidation off.
-    pub consolidate_every: usize,
-    /// Validation accuracy (percentage points) a consolidated network may lose against its parent
-    /// and still replace it.
-    pub tolerance: f64,
+    pub signal: Signal,
 }
 
 impl Default for GrowingConfig {
     fn default() -> Self {
         GrowingConfig {
-            population: 8,
-            tournament: 3,
-            seeds: 2,
-            child_images: 8192,
-            preserving: 0.75,
-            patience: 12,
-            survivors: 2,
-            consolidate_every: 5,
-            tolerance: 0.3,
+            decisions: 3,
+            children: 2,
+            probe: 0.02,
+            random_starts: 0,
+            preserving: 0.5,
+            signal: Signal::TrainLoss,
         }
     }
 }
@@ -66,151 +71,275 @@ impl GrowingConfig {
                 reason: reason.into(),
             })
         };
-        if self.population == 0 {
-            return bad("population", "must be at least 1");
+        if !(self.probe > 0.0 && self.probe < 1.0) {
+            return bad("probe", "must be a share of the budget in (0, 1)");
         }
-        if self.tournament == 0 || self.tournament > self.population {
-            return bad("tournament", "must be between 1 and population");
-        }
-        if self.seeds == 0 || self.seeds > self.population {
-            return bad("seeds", "must be between 1 and population");
-        }
-        if self.child_images == 0 {
-            return bad("child_images", "must be at least 1");
+        if self.decisions > 0 && self.children == 0 {
+            return bad("children", "must be at least 1 when there are decisions");
         }
         if !(0.0..=1.0).contains(&self.preserving) {
             return bad("preserving", "must be a probability in [0, 1]");
         }
-        if self.patience == 0 {
-            return bad("patience", "must be at least 1");
-        }
-        if self.survivors == 0 || self.survivors > self.population {
-            return bad("survivors", "must be between 1 and population");
-        }
-        if !(self.tolerance >= 0.0 && self.tolerance.is_finite()) {
-            return bad("tolerance", "must be a number >= 0");
-        }
         Ok(())
+    }
+
+    /// Share of the budget the probes that lose cost, at most.
+    pub fn waste(&self) -> f64 {
+        self.probe * (self.random_starts + self.decisions * self.children) as f64
     }
 }
 
+/// What a growing search is given besides its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrowthPlan<G> {
+    /// The network the main line starts as.
+    pub start: G,
+    /// Compute of the whole search, final phase included, in FLOPs: the budget that the one
+    /// schedule spans.
+    pub horizon: u64,
+    /// Compute the search itself may spend (the rest is the final phase's).
+    pub search: u64,
+}
+
+/// Where the plan stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The first decision: the start network (and random ones) from scratch.
+    Start,
+    /// The main line trains on, unprobed, before decision `k` (from 1).
+    Main(usize),
+    /// Decision `k` (from 1).
+    Decide(usize),
+    Done,
+}
+
+/// The main line: its newest trial, network, and how far along the schedule it is.
 #[derive(Debug, Clone)]
-struct Member<G> {
-    id: TrialId,
+struct Head<G> {
+    trial: TrialId,
     genotype: G,
-    acc: f64,
+    position: f64,
 }
 
-/// The member with the highest validation accuracy (the first among equals).
-fn fittest<'a, G>(members: impl Iterator<Item = &'a Member<G>>) -> Option<&'a Member<G>> {
-    members.fold(None, |best: Option<&Member<G>>, m| match best {
-        Some(b) if b.acc >= m.acc => Some(b),
-        _ => Some(m),
-    })
-}
-
-/// Growing evolution; see the module documentation. Proposes no canonical network twice.
-pub struct GrowingEvolution<S: SearchSpace> {
+/// Growing search; see the module documentation.
+pub struct GrowingSearch<S: SearchSpace> {
     seed: u64,
     step: u64,
     config: GrowingConfig,
-    /// Living members, oldest first.
-    population: VecDeque<Member<S::Genotype>>,
-    seeds_asked: usize,
-    best: f64,
-    since_best: usize,
-    /// Consolidation trials not yet told, with the member they would replace.
-    consolidating: HashMap<TrialId, TrialId>,
+    plan: GrowthPlan<S::Genotype>,
+    /// Compute of one main segment, as a share of the budget.
+    main: f64,
+    /// Compute of the lineage that is delivered, as a share of the budget: the schedule's length.
+    lineage: f64,
+    stage: Stage,
+    head: Option<Head<S::Genotype>>,
+    /// Proposals of the current stage not yet asked.
+    queue: std::collections::VecDeque<Proposal<S::Genotype>>,
+    /// The current stage's trials: asked, and their signal once told (None: failed).
+    asked: Vec<(TrialId, S::Genotype, f64)>,
+    told: Vec<(TrialId, Option<f64>)>,
     seen: SeenKeys<S::Key>,
-    extinctions: usize,
 }
 
-impl<S: SearchSpace> GrowingEvolution<S> {
-    pub fn new(seed: u64, config: GrowingConfig) -> Result<Self, CoreError> {
+impl<S: SearchSpace> GrowingSearch<S> {
+    pub fn new(
+        seed: u64,
+        config: GrowingConfig,
+        plan: GrowthPlan<S::Genotype>,
+    ) -> Result<Self, CoreError> {
         config.validate()?;
-        Ok(GrowingEvolution {
+        if plan.horizon == 0 || plan.search > plan.horizon {
+            return Err(CoreError::InvalidSetting {
+                field: "budget".into(),
+                reason: "the search's compute must be positive and within the whole budget".into(),
+            });
+        }
+        let share = plan.search as f64 / plan.horizon as f64;
+        let probes = config.probe
+            * ((1 + config.random_starts) + config.decisions * (1 + config.children)) as f64;
+        if probes > share + 1e-12 {
+            return Err(CoreError::InvalidSetting {
+                field: "probe".into(),
+                reason: format!(
+                    "{} decisions of {} probes of {} of the budget need {:.3} of it, but the search has {share:.3} (the rest is the final phase's); probe less or keep less for the final phase",
+                    config.decisions,
+                    config.children + 1,
+                    config.probe,
+                    probes
+                ),
+            });
+        }
+        let main = match config.decisions {
+            0 => 0.0,
+            d => (share - probes) / d as f64,
+        };
+        Ok(GrowingSearch {
             seed,
             step: 0,
             config,
-            population: VecDeque::new(),
-            seeds_asked: 0,
-            best: f64::NEG_INFINITY,
-            since_best: 0,
-            consolidating: HashMap::new(),
+            plan,
+            main,
+            lineage: 1.0 - config.waste(),
+            stage: Stage::Start,
+            head: None,
+            queue: Default::default(),
+            asked: Vec::new(),
+            told: Vec::new(),
             seen: SeenKeys::default(),
-            extinctions: 0,
         })
     }
 
-    /// Extinctions so far.
-    pub fn extinctions(&self) -> usize {
-        self.extinctions
+    /// Training images that spend `share` of the budget on `genotype`.
+    fn images(&self, space: &S, genotype: &S::Genotype, share: f64) -> u64 {
+        let forward = space.cost(genotype).flops.max(1);
+        let flops = share * self.plan.horizon as f64;
+        ((flops / (crate::compute::TRAIN_PASSES * forward) as f64).floor() as u64).max(1)
     }
 
-    /// Ids of the living members, oldest first.
-    pub fn members(&self) -> Vec<TrialId> {
-        self.population.iter().map(|m| m.id).collect()
+    /// The part of the schedule a segment of `share` of the budget covers from `position`.
+    fn span(&self, position: f64, share: f64) -> [f64; 2] {
+        let end = (position + share / self.lineage).min(1.0);
+        [position.min(end), end]
     }
 
-    fn best_member(&self) -> Option<&Member<S::Genotype>> {
-        fittest(self.population.iter())
+    /// A probe: trained on `images` through `span`, validated when the signal is the validation
+    /// accuracy.
+    fn probe(
+        &self,
+        p: Proposal<S::Genotype>,
+        images: u64,
+        span: [f64; 2],
+    ) -> Proposal<S::Genotype> {
+        let p = p.with_images(images).within(span);
+        match self.config.signal {
+            Signal::TrainLoss => p.unvalidated(),
+            Signal::ValidAcc => p,
+        }
     }
 
-    /// A fresh network, never proposed before, trained from scratch.
-    fn fresh(
-        &mut self,
-        space: &S,
-        rng: &mut dyn rand::Rng,
-    ) -> Result<Proposal<S::Genotype>, CoreError> {
-        let genotype =
-            sample_unseen(space, &self.seen, true, rng).ok_or_else(|| CoreError::Exhausted {
-                strategy: "adjacent".into(),
-            })?;
-        self.seen.insert(space.key(&genotype));
-        Ok(Proposal::fresh(genotype))
+    /// The proposals of the next stage.
+    fn plan_stage(&mut self, space: &S, rng: &mut dyn rand::Rng) -> Result<(), CoreError> {
+        let probe = self.config.probe;
+        match self.stage {
+            Stage::Start => {
+                let start = self.plan.start.clone();
+                self.seen.insert(space.key(&start));
+                let span = self.span(0.0, probe);
+                let mut fresh = vec![start];
+                for _ in 0..self.config.random_starts {
+                    if let Some(g) = sample_unseen(space, &self.seen, true, rng) {
+                        self.seen.insert(space.key(&g));
+                        fresh.push(g);
+                    }
+                }
+                for g in fresh {
+                    let images = self.images(space, &g, probe);
+                    let p = self.probe(Proposal::fresh(g), images, span);
+                    self.queue.push_back(p);
+                }
+            }
+            Stage::Main(_) => {
+                let head = self.head.clone().expect("a main line after the start");
+                let span = self.span(head.position, self.main);
+                let images = self.images(space, &head.genotype, self.main);
+                let p = Proposal::child(head.genotype.clone(), head.trial, "continue")
+                    .inheriting()
+                    .with_images(images)
+                    .within(span)
+                    .unvalidated();
+                self.queue.push_back(p);
+            }
+            Stage::Decide(_) => {
+                let head = self.head.clone().expect("a main line after the start");
+                let span = self.span(head.position, probe);
+                let images = self.images(space, &head.genotype, probe);
+                let continuation =
+                    Proposal::child(head.genotype.clone(), head.trial, "continue").inheriting();
+                self.queue.push_back(self.probe(continuation, images, span));
+                for (mv, child) in self.children(space, &head.genotype, rng) {
+                    let images = self.images(space, &child, probe);
+                    let p = Proposal::child(child, head.trial, mv).inheriting();
+                    self.queue.push_back(self.probe(p, images, span));
+                }
+            }
+            Stage::Done => {}
+        }
+        Ok(())
     }
 
-    /// A random move from `moves` whose child is new, if any.
-    fn unseen_child(
+    /// Up to `children` distinct morphisms of `parent`, each drawn among the function-preserving
+    /// moves with probability `preserving` and among those that change the function otherwise.
+    fn children(
         &self,
         space: &S,
         parent: &S::Genotype,
-        mut moves: Vec<S::Move>,
         rng: &mut dyn rand::Rng,
-    ) -> Option<(S::Move, S::Genotype)> {
-        while !moves.is_empty() {
-            let mv = moves.swap_remove(rng.random_range(0..moves.len()));
+    ) -> Vec<(S::Move, S::Genotype)> {
+        let (mut growing, mut changing): (Vec<S::Move>, Vec<S::Move>) = space
+            .moves(parent)
+            .into_iter()
+            .chain(space.prunings(parent))
+            .partition(|m| space.preserves_function(m));
+        let mut picked: Vec<(S::Move, S::Genotype)> = Vec::new();
+        let mut keys = vec![space.key(parent)];
+        while picked.len() < self.config.children && !(growing.is_empty() && changing.is_empty()) {
+            let grow = rng.random_bool(self.config.preserving);
+            let pool = match (grow && !growing.is_empty()) || changing.is_empty() {
+                true => &mut growing,
+                false => &mut changing,
+            };
+            let mv = pool.swap_remove(rng.random_range(0..pool.len()));
             let child = space.apply(parent, &mv);
-            if !self.seen.contains(&space.key(&child)) && !space.is_degenerate(&child) {
-                return Some((mv, child));
+            let key = space.key(&child);
+            if !keys.contains(&key) && !space.is_degenerate(&child) {
+                keys.push(key);
+                picked.push((mv, child));
             }
         }
-        None
+        picked
     }
 
-    fn extinction(&mut self) {
-        let mut ranked: Vec<(usize, f64)> = self
-            .population
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (i, m.acc))
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut keep: Vec<usize> = ranked
-            .into_iter()
-            .take(self.config.survivors)
-            .map(|(i, _)| i)
-            .collect();
-        keep.sort_unstable();
-        self.population = keep
-            .into_iter()
-            .map(|i| self.population[i].clone())
-            .collect();
-        self.extinctions += 1;
+    /// The stage after the current one.
+    fn next_stage(&self) -> Stage {
+        match self.stage {
+            Stage::Start if self.config.decisions == 0 => Stage::Done,
+            Stage::Start => Stage::Main(1),
+            Stage::Main(k) => Stage::Decide(k),
+            Stage::Decide(k) if k < self.config.decisions => Stage::Main(k + 1),
+            _ => Stage::Done,
+        }
+    }
+
+    /// Ends the current stage: the best of its trials becomes the main line.
+    fn close_stage(&mut self) {
+        let better = |a: f64, b: f64| match self.config.signal {
+            Signal::TrainLoss => a < b,
+            Signal::ValidAcc => a > b,
+        };
+        let mut best: Option<(usize, f64)> = None;
+        // The first among equals: the continuation, which is asked first.
+        for (i, (_, signal)) in self.told.iter().enumerate() {
+            if let Some(value) = *signal
+                && best.is_none_or(|(_, b)| better(value, b))
+            {
+                best = Some((i, value));
+            }
+        }
+        if let Some((i, _)) = best {
+            let (trial, genotype, end) = self.asked[i].clone();
+            self.head = Some(Head {
+                trial,
+                genotype,
+                position: end,
+            });
+        }
+        self.asked.clear();
+        self.told.clear();
+        self.stage = self.next_stage();
     }
 }
 
-impl<S: SearchSpace> Strategy<S> for GrowingEvolution<S> {
+impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
     fn name(&self) -> &'static str {
         "adjacent"
     }
@@ -219,93 +348,48 @@ impl<S: SearchSpace> Strategy<S> for GrowingEvolution<S> {
         let id = TrialId(self.step);
         let mut rng = step_rng(self.seed, self.step);
         self.step += 1;
-        if self.seeds_asked < self.config.seeds || self.population.is_empty() {
-            self.seeds_asked += 1;
-            return self.fresh(space, &mut rng);
-        }
-        let every = self.config.consolidate_every;
-        if every > 0 && id.0.is_multiple_of(every as u64) {
-            let best = self.best_member().expect("population is not empty").clone();
-            let prunings = space.prunings(&best.genotype);
-            if let Some((mv, child)) = self.unseen_child(space, &best.genotype, prunings, &mut rng)
-            {
-                self.seen.insert(space.key(&child));
-                self.consolidating.insert(id, best.id);
-                return Ok(
-                    Proposal::child(child, best.id, format!("consolidate: {mv}"))
-                        .inheriting()
-                        .with_images(self.config.child_images),
-                );
+        if self.queue.is_empty() && self.asked.is_empty() {
+            if self.stage == Stage::Done {
+                return Err(CoreError::Finished {
+                    strategy: "adjacent".into(),
+                });
             }
+            self.plan_stage(space, &mut rng)?;
         }
-        let size = self.config.tournament.min(self.population.len());
-        let picks = index::sample(&mut rng, self.population.len(), size);
-        let parent = fittest(picks.iter().map(|i| &self.population[i]))
-            .expect("tournament is not empty")
-            .clone();
-        let mut moves = space.moves(&parent.genotype);
-        if rng.random_bool(self.config.preserving) {
-            let preserving: Vec<S::Move> = moves
-                .iter()
-                .filter(|m| space.preserves_function(m))
-                .cloned()
-                .collect();
-            if !preserving.is_empty() {
-                moves = preserving;
-            }
-        }
-        let (mv, child) = match self.unseen_child(space, &parent.genotype, moves, &mut rng) {
-            Some(found) => found,
-            // Every neighbour seen: a fresh network from scratch re-diversifies instead.
-            None => return self.fresh(space, &mut rng),
-        };
-        self.seen.insert(space.key(&child));
-        Ok(Proposal::child(child, parent.id, mv)
-            .inheriting()
-            .with_images(self.config.child_images))
+        let proposal = self
+            .queue
+            .pop_front()
+            .ok_or_else(|| CoreError::InvalidSetting {
+                field: "workers".into(),
+                reason:
+                    "adjacent proposes one stage at a time: tell every trial before asking more"
+                        .into(),
+            })?;
+        let end = proposal.span.map_or(0.0, |s| s[1]);
+        self.asked.push((id, proposal.genotype.clone(), end));
+        Ok(proposal)
     }
 
-    fn tell(&mut self, space: &S, trial: &Trial<S::Genotype>) {
+    fn tell(&mut self, _space: &S, trial: &Trial<S::Genotype>) {
         self.step = self.step.max(trial.id.0 + 1);
-        self.seen.insert(space.key(&trial.genotype));
-        let replaces = self.consolidating.remove(&trial.id);
-        let Some(acc) = trial.valid_acc() else {
-            self.since_best += 1;
+        if !self.asked.iter().any(|a| a.0 == trial.id) {
             return;
-        };
-        let member = Member {
-            id: trial.id,
-            genotype: trial.genotype.clone(),
-            acc,
-        };
-        match replaces {
-            Some(parent) => {
-                // Consolidation: the smaller network replaces its parent if it lost (almost)
-                // nothing, and is forgotten otherwise.
-                if let Some(i) = self.population.iter().position(|m| m.id == parent)
-                    && acc >= self.population[i].acc - self.config.tolerance
-                {
-                    self.population.remove(i);
-                    self.population.push_back(member);
-                }
-            }
-            None => {
-                self.population.push_back(member);
-                if self.population.len() > self.config.population {
-                    self.population.pop_front();
-                }
-            }
         }
-        if acc > self.best {
-            self.best = acc;
-            self.since_best = 0;
-        } else {
-            self.since_best += 1;
-            if self.since_best >= self.config.patience {
-                self.extinction();
-                self.since_best = 0;
-            }
+        let signal = match (self.stage, self.config.signal) {
+            // A main segment is the only trial of its stage: it needs to have completed, no more.
+            (Stage::Main(_), _) => (trial.state == TrialState::Complete).then_some(0.0),
+            (_, Signal::TrainLoss) => trial.train_loss(),
+            (_, Signal::ValidAcc) => trial.valid_acc(),
+        };
+        let signal = signal.filter(|v| v.is_finite());
+        self.told.push((trial.id, signal));
+        if self.queue.is_empty() && self.told.len() == self.asked.len() {
+            self.close_stage();
         }
+    }
+
+    fn incumbent(&self) -> Option<TrialId> {
+        self.head.as_ref().map(|h| h.trial)
     }
 }
 
@@ -314,128 +398,131 @@ mod tests {
     use super::*;
     use crate::network::NetworkArch;
     use crate::spaces::grown::{GrownSpace, Limits};
+    use crate::spaces::nb201::Cell;
     use crate::strategy::replay;
-    use crate::trial::{Outcome, TrialState};
+    use crate::trial::Outcome;
+
+    const CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
 
     fn space() -> GrownSpace {
-        GrownSpace::new(Limits::default(), 4, 1, 28, 10).unwrap()
+        GrownSpace::new(Limits::default(), 8, 1, 28, 10).unwrap()
     }
 
-    /// A toy objective: bigger networks score higher, a little noise from the id.
-    fn score(space: &GrownSpace, g: &NetworkArch, id: u64) -> f64 {
-        50.0 + (space.cost(g).params as f64).ln() + (id % 7) as f64 * 0.01
+    fn plan() -> GrowthPlan<NetworkArch> {
+        let cell: Cell = CELL.parse().unwrap();
+        let horizon = 5_000_000_000_000;
+        GrowthPlan {
+            start: NetworkArch::uniform(cell, 8, 1, 1, 10),
+            horizon,
+            search: horizon * 3 / 10,
+        }
     }
 
-    fn run(
-        config: GrowingConfig,
-        trials: u64,
-    ) -> (GrowingEvolution<GrownSpace>, Vec<Trial<NetworkArch>>) {
+    type History = Vec<(Proposal<NetworkArch>, Trial<NetworkArch>)>;
+
+    /// Runs a search to its end with a toy loss: bigger networks learn faster, and every trial
+    /// lowers the loss a little.
+    fn run(config: GrowingConfig) -> (GrowingSearch<GrownSpace>, History) {
         let space = space();
-        let mut s = GrowingEvolution::new(9, config).unwrap();
+        let mut s = GrowingSearch::new(9, config, plan()).unwrap();
         let mut history = Vec::new();
-        for id in 0..trials {
-            let p = s.ask(&space).unwrap();
-            let failed = id == 5;
+        let mut id = 0;
+        loop {
+            let p = match s.ask(&space) {
+                Ok(p) => p,
+                Err(CoreError::Finished { .. }) => break,
+                Err(e) => panic!("{e}"),
+            };
+            let loss = 1.0 / (space.cost(&p.genotype).params as f64).ln() - id as f64 * 1e-4;
             let trial = Trial {
                 id: TrialId(id),
-                outcome: (!failed).then(|| Outcome {
-                    valid_acc: score(&space, &p.genotype, id),
+                genotype: p.genotype.clone(),
+                parent: p.parent,
+                mutation: p.mutation.clone(),
+                state: TrialState::Complete,
+                outcome: Some(Outcome {
+                    valid_acc: None,
+                    train_loss: Some(loss),
                     epochs: 1.0,
                     seconds: 1.0,
                 }),
-                genotype: p.genotype,
-                parent: p.parent,
-                mutation: p.mutation,
-                state: if failed {
-                    TrialState::Failed
-                } else {
-                    TrialState::Complete
-                },
             };
             s.tell(&space, &trial);
-            history.push((trial, p.inherit, p.budget.images));
+            history.push((p, trial));
+            id += 1;
         }
-        let trials = history.iter().map(|h| h.0.clone()).collect();
-        for (t, inherit, images) in &history {
-            assert_eq!(
-                *inherit,
-                t.parent.is_some(),
-                "children inherit, seeds do not"
-            );
-            assert_eq!(images.is_some(), t.parent.is_some());
-        }
-        (s, trials)
+        (s, history)
     }
 
     #[test]
-    fn seeds_then_children_one_move_away_never_repeated() {
+    fn the_main_line_follows_one_schedule_and_probes_cost_the_same() {
         let space = space();
-        let (_, trials) = run(GrowingConfig::default(), 60);
-        assert!(trials[0].parent.is_none() && trials[1].parent.is_none());
-        let mut keys = std::collections::HashSet::new();
-        for t in &trials {
-            assert!(keys.insert(space.key(&t.genotype)), "repeated {}", t.id);
-            if let Some(p) = t.parent {
-                let parent = &trials[p.0 as usize].genotype;
-                let one_move = space
-                    .moves(parent)
-                    .into_iter()
-                    .chain(space.prunings(parent))
-                    .any(|m| space.apply(parent, &m) == t.genotype);
-                assert!(one_move, "trial {} is one move from {p}", t.id);
-                assert!(trials[p.0 as usize].valid_acc().is_some());
+        let config = GrowingConfig::default();
+        let (s, history) = run(config);
+        // Start, then per decision a main segment and a continuation with two children.
+        assert_eq!(history.len(), 1 + 3 * (1 + 3));
+        let start = &history[0].0;
+        assert!(start.parent.is_none() && !start.inherit);
+        assert_eq!(start.genotype, plan().start);
+        let mut position = start.span.unwrap()[1];
+        let mut i = 1;
+        for _ in 0..3 {
+            let main = &history[i].0;
+            assert_eq!(main.mutation.as_deref(), Some("continue"));
+            assert!(!main.validate);
+            assert_eq!(main.span.unwrap()[0], position);
+            let probes = &history[i + 1..i + 4];
+            let parent = main_trial(&history, i);
+            let span = probes[0].0.span.unwrap();
+            for (p, _) in probes {
+                // Every probe starts from the main line's weights, through the same part of the
+                // schedule, with the same compute (within one image).
+                assert_eq!(p.parent, Some(parent));
+                assert!(p.inherit);
+                assert_eq!(p.span.unwrap(), span);
+                let forward = space.cost(&p.genotype).flops;
+                let flops = 3 * forward * p.budget.images.unwrap();
+                let short = config.probe * plan().horizon as f64 - flops as f64;
+                assert!(short >= 0.0 && short < (3 * forward) as f64, "{short}");
+            }
+            // The lowest loss wins: with the toy loss, the biggest network.
+            let winner = probes
+                .iter()
+                .min_by(|a, b| {
+                    a.1.train_loss()
+                        .unwrap()
+                        .total_cmp(&b.1.train_loss().unwrap())
+                })
+                .unwrap();
+            position = span[1];
+            i += 4;
+            if i < history.len() {
+                assert_eq!(history[i].0.parent, Some(winner.1.id));
+            } else {
+                assert_eq!(s.incumbent(), Some(winner.1.id));
             }
         }
+        // The delivered lineage's schedule ends where the final phase's share begins: its
+        // compute so far over the lineage's.
+        let lineage = 1.0 - config.waste();
+        assert!(
+            (position - (0.3 - config.waste()) / lineage).abs() < 1e-9,
+            "{position}"
+        );
+    }
+
+    fn main_trial(history: &History, i: usize) -> TrialId {
+        history[i].1.id
     }
 
     #[test]
-    fn consolidation_replaces_its_parent_only_when_it_loses_little() {
+    fn a_search_where_nothing_pays_delivers_its_start_network() {
         let space = space();
-        let config = GrowingConfig {
-            consolidate_every: 3,
-            ..GrowingConfig::default()
-        };
-        let (s, trials) = run(config, 40);
-        let consolidations: Vec<&Trial<NetworkArch>> = trials
-            .iter()
-            .filter(|t| {
-                t.mutation
-                    .as_deref()
-                    .is_some_and(|m| m.starts_with("consolidate"))
-            })
-            .collect();
-        assert!(!consolidations.is_empty());
-        for t in consolidations {
-            let parent = &trials[t.parent.unwrap().0 as usize];
-            assert!(space.cost(&t.genotype).params <= space.cost(&parent.genotype).params);
-        }
-        // The toy objective rewards size, so a consolidation only survives if it lost < 0.3.
-        let alive = s.members();
-        for id in alive {
-            let t = &trials[id.0 as usize];
-            if t.mutation
-                .as_deref()
-                .is_some_and(|m| m.starts_with("consolidate"))
-            {
-                let parent = &trials[t.parent.unwrap().0 as usize];
-                assert!(t.valid_acc().unwrap() >= parent.valid_acc().unwrap() - 0.3);
-            }
-        }
-    }
-
-    #[test]
-    fn stalls_cause_extinctions_down_to_the_survivors() {
-        let space = space();
-        let config = GrowingConfig {
-            patience: 3,
-            consolidate_every: 0,
-            ..GrowingConfig::default()
-        };
-        let mut s = GrowingEvolution::new(1, config).unwrap();
-        for id in 0..20u64 {
-            let p = s.ask(&space).unwrap();
-            // Nothing ever beats the first trial.
-            let acc = if id == 0 { 90.0 } else { 50.0 };
+        let mut s = GrowingSearch::new(3, GrowingConfig::default(), plan()).unwrap();
+        let mut id = 0;
+        while let Ok(p) = s.ask(&space) {
+            // Every change of the network loses.
+            let loss = if p.genotype == plan().start { 0.5 } else { 0.9 };
             s.tell(
                 &space,
                 &Trial {
@@ -445,47 +532,60 @@ mod tests {
                     mutation: p.mutation,
                     state: TrialState::Complete,
                     outcome: Some(Outcome {
-                        valid_acc: acc,
+                        valid_acc: None,
+                        train_loss: Some(loss),
                         epochs: 1.0,
                         seconds: 1.0,
                     }),
                 },
             );
+            id += 1;
         }
-        assert!(s.extinctions() >= 4, "{}", s.extinctions());
-        // The best member survives every extinction; the population regrows after each.
-        assert!(s.members().contains(&TrialId(0)));
-        assert!(s.members().len() <= 2 + 3);
+        let head = s.incumbent().unwrap();
+        assert_eq!(head, TrialId(id - 3), "the last decision's continuation");
     }
 
     #[test]
     fn reproducible_and_resumable() {
         let space = space();
-        let (_, a) = run(GrowingConfig::default(), 30);
-        let (_, b) = run(GrowingConfig::default(), 30);
+        let (_, a) = run(GrowingConfig::default());
+        let (_, b) = run(GrowingConfig::default());
         assert_eq!(a, b);
-        let mut fresh = GrowingEvolution::new(9, GrowingConfig::default()).unwrap();
-        replay(&mut fresh, &space, &a[..20]).unwrap();
-        let next = fresh.ask(&space).unwrap();
-        assert_eq!(next.genotype, a[20].genotype);
+        let trials: Vec<Trial<NetworkArch>> = a.iter().map(|h| h.1.clone()).collect();
+        let mut fresh = GrowingSearch::new(9, GrowingConfig::default(), plan()).unwrap();
+        replay(&mut fresh, &space, &trials[..7]).unwrap();
+        assert_eq!(fresh.ask(&space).unwrap(), a[7].0);
     }
 
     #[test]
     fn bad_settings_name_the_field() {
-        let err = |c: GrowingConfig| c.validate().unwrap_err().to_string();
+        let err = |c: GrowingConfig| {
+            GrowingSearch::<GrownSpace>::new(0, c, plan())
+                .err()
+                .unwrap()
+                .to_string()
+        };
         assert!(
             err(GrowingConfig {
-                tournament: 9,
+                probe: 1.5,
                 ..Default::default()
             })
-            .contains("tournament")
+            .contains("probe")
+        );
+        // Ten decisions of three probes of 2% do not fit a search of 30%.
+        assert!(
+            err(GrowingConfig {
+                decisions: 10,
+                ..Default::default()
+            })
+            .contains("final phase")
         );
         assert!(
             err(GrowingConfig {
-                child_images: 0,
+                preserving: 2.0,
                 ..Default::default()
             })
-            .contains("child_images")
+            .contains("preserving")
         );
     }
 }

@@ -1,0 +1,451 @@
+//! The trained evaluator: trains a proposal (from scratch, from its parent's weights through a
+//! network morphism, or continuing its parent's weights unchanged), validates it, keeps its weights,
+//! and records what it cost.
+
+use std::time::Instant;
+
+use adjacent_core::compute;
+use adjacent_core::morphism::Morphism;
+use adjacent_core::network::NetworkArch;
+use adjacent_core::schedule::Schedule;
+use adjacent_core::space::SearchSpace;
+use adjacent_core::spaces::grown::GrownSpace;
+use adjacent_core::strategy::derive_seed;
+use adjacent_core::trial::{Outcome, Proposal, Trial, TrialId, TrialState};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{ImageSet, Normalization};
+use crate::error::NnError;
+use crate::net::Network;
+use crate::train::{self, Devices, Event, RunEnd, TrainConfig};
+use crate::transfer::morph;
+use crate::weights::WeightStore;
+
+/// How every trial trains: SGD with a cosine learning rate over the trial, so that a trial that
+/// starts from trained weights begins with a warm restart (one SGDR cycle per trial).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrialRecipe {
+    /// Training of a network trained from scratch when its strategy does not say, in epochs of the
+    /// training set (the fidelity of `random` and `evolution`).
+    pub scratch_epochs: f64,
+    pub batch: usize,
+    /// Peak learning rate of a network trained from scratch.
+    pub lr: f64,
+    /// Peak learning rate of a trial that starts from trained weights (its warm restart).
+    pub child_lr: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    pub clip_norm: Option<f64>,
+    pub label_smoothing: f64,
+    /// Random crop and flip; by default on for colour images.
+    pub augment: Option<bool>,
+}
+
+impl Default for TrialRecipe {
+    fn default() -> Self {
+        TrialRecipe {
+            scratch_epochs: 1.0,
+            batch: 128,
+            lr: 0.1,
+            child_lr: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+            clip_norm: Some(5.0),
+            label_smoothing: 0.0,
+            augment: None,
+        }
+    }
+}
+
+impl TrialRecipe {
+    /// Checks every field, naming the one out of range.
+    pub fn validate(&self) -> Result<(), NnError> {
+        if !(self.scratch_epochs > 0.0 && self.scratch_epochs.is_finite()) {
+            return Err(NnError::InvalidSetting {
+                field: "scratch_epochs".into(),
+                reason: format!("must be a positive number, got {}", self.scratch_epochs),
+            });
+        }
+        if !(self.child_lr > 0.0 && self.child_lr.is_finite()) {
+            return Err(NnError::InvalidSetting {
+                field: "child_lr".into(),
+                reason: format!("must be a positive number, got {}", self.child_lr),
+            });
+        }
+        self.train_config(1, self.lr, [0.0, 1.0], 0, false)
+            .validate()
+    }
+
+    /// Training on `images` images through `span` of a cosine schedule whose peak is `lr`.
+    pub(crate) fn train_config(
+        &self,
+        images: usize,
+        lr: f64,
+        span: [f64; 2],
+        seed: u64,
+        colour: bool,
+    ) -> TrainConfig {
+        TrainConfig {
+            epochs: 1,
+            images: Some(images),
+            span,
+            batch: self.batch,
+            lr,
+            schedule: Schedule::Cosine,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            clip_norm: self.clip_norm,
+            label_smoothing: self.label_smoothing,
+            augment: self.augment.unwrap_or(colour),
+            seed,
+        }
+    }
+}
+
+/// The images a search trains and validates on.
+pub struct SearchData {
+    pub train: ImageSet,
+    pub valid: ImageSet,
+    pub norm: Normalization,
+}
+
+impl SearchData {
+    /// Forward-pass FLOPs of `arch` on one image of this data.
+    pub fn forward_flops(&self, arch: &NetworkArch) -> u64 {
+        arch.cost(self.train.height).flops
+    }
+
+    /// FLOPs of training `arch` on `images` images, and of validating it once if `validate`.
+    pub fn trial_flops(&self, arch: &NetworkArch, images: usize, validate: bool) -> u64 {
+        let forward = self.forward_flops(arch);
+        let validation = match validate {
+            true => compute::eval_flops(forward, self.valid.len() as u64),
+            false => 0,
+        };
+        compute::training_flops(forward, images as u64) + validation
+    }
+}
+
+/// One trial as it is recorded (a line of `trials.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    pub id: u64,
+    pub parent: Option<u64>,
+    /// Started from the parent's weights.
+    pub inherit: bool,
+    pub genotype: NetworkArch,
+    /// The move that made it from its parent.
+    pub mutation: Option<String>,
+    /// For an inheriting trial: whether it starts with exactly its parent's function (a
+    /// function-preserving morphism, or the parent's network continued).
+    pub function_preserving: Option<bool>,
+    pub state: TrialState,
+    /// Why a failed trial failed.
+    pub reason: Option<String>,
+    pub epochs: f64,
+    /// Training images passed forward and backward.
+    pub images: usize,
+    /// Compute of the trial: its training (forward and backward) and its validation, in FLOPs
+    /// (multiply-adds) of the cost model.
+    pub flops: u64,
+    /// Peak learning rate of the trial's cosine schedule.
+    pub lr: f64,
+    /// The part of one schedule the trial trained through (none: a cycle of its own).
+    pub span: Option<[f64; 2]>,
+    pub seconds: f64,
+    /// Loss of the first training step: near the parent's last loss for an inheriting child.
+    pub first_loss: Option<f64>,
+    /// Mean loss of the last steps of training.
+    pub last_loss: Option<f64>,
+    /// Mean training loss over the trial.
+    pub train_loss: Option<f64>,
+    /// Mean training loss over the last quarter of the trial's steps: the search signal of
+    /// strategies that decide without validating.
+    pub tail_loss: Option<f64>,
+    /// Validation accuracy (none when the trial failed or was not validated).
+    pub valid_acc: Option<f64>,
+    pub params: u64,
+    /// Training images of all trials so far, this one included.
+    pub images_total: usize,
+    /// Compute of all trials so far, this one included.
+    pub flops_total: u64,
+    /// Seconds since the search began, at the end of this trial.
+    pub elapsed: f64,
+}
+
+impl TrialRecord {
+    pub(crate) fn to_trial(&self) -> Trial<NetworkArch> {
+        Trial {
+            id: TrialId(self.id),
+            genotype: self.genotype.clone(),
+            parent: self.parent.map(TrialId),
+            mutation: self.mutation.clone(),
+            state: self.state,
+            outcome: (self.state == TrialState::Complete).then_some(Outcome {
+                valid_acc: self.valid_acc,
+                train_loss: self.tail_loss,
+                epochs: self.epochs,
+                seconds: self.seconds,
+            }),
+        }
+    }
+}
+
+/// Steps of training whose losses make a trial's `last_loss`.
+const LAST_STEPS: usize = 10;
+
+/// What one training run of the evaluator did.
+pub(crate) struct Trained {
+    pub model: Network,
+    pub images: usize,
+    pub losses: Vec<f64>,
+    pub end: RunEnd,
+}
+
+impl Trained {
+    pub fn first_loss(&self) -> Option<f64> {
+        self.losses.first().copied()
+    }
+
+    pub fn last_loss(&self) -> Option<f64> {
+        let tail = &self.losses[self.losses.len().saturating_sub(LAST_STEPS)..];
+        (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64)
+    }
+
+    /// Mean loss of the last quarter of the steps (at least one).
+    pub fn tail_loss(&self) -> Option<f64> {
+        let tail = &self.losses[self.losses.len() - self.losses.len().div_ceil(4)..];
+        (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64)
+    }
+
+    pub fn mean_loss(&self) -> Option<f64> {
+        let finite: Vec<f64> = self
+            .losses
+            .iter()
+            .copied()
+            .filter(|l| l.is_finite())
+            .collect();
+        (!finite.is_empty()).then(|| finite.iter().sum::<f64>() / finite.len() as f64)
+    }
+}
+
+/// Trains proposals and keeps their weights.
+pub struct Evaluator<'a> {
+    pub data: &'a SearchData,
+    pub recipe: TrialRecipe,
+    pub store: &'a dyn WeightStore,
+    pub devices: Devices,
+    pub seed: u64,
+}
+
+impl Evaluator<'_> {
+    /// Training images a proposal asks for (its own budget, or `scratch_epochs` of the training
+    /// set), at least one.
+    pub fn images_asked<G>(&self, proposal: &Proposal<G>) -> usize {
+        let images = match proposal.budget.images {
+            Some(images) => images as usize,
+            None => (self.recipe.scratch_epochs * self.data.train.len() as f64).round() as usize,
+        };
+        images.max(1)
+    }
+
+    /// The starting network of a proposal: its parent's, continued or carried over by the morphism
+    /// that makes the child, or a fresh one. Also says whether it starts with its parent's
+    /// function.
+    fn start(
+        &self,
+        id: TrialId,
+        proposal: &Proposal<NetworkArch>,
+        space: &GrownSpace,
+    ) -> Result<(Network, Option<bool>), String> {
+        let device = &self.devices.train;
+        match (proposal.inherit, proposal.parent) {
+            (true, Some(parent)) => {
+                let (model, arch) = self
+                    .store
+                    .get(parent, device)
+                    .map_err(|e| format!("cannot load the weights of parent {parent}: {e}"))?;
+                if arch == proposal.genotype {
+                    return Ok((model, Some(true)));
+                }
+                let morphism =
+                    find_morphism(space, &arch, &proposal.genotype).ok_or_else(|| {
+                        format!(
+                            "no morphism of the search space turns trial {parent} into this network"
+                        )
+                    })?;
+                let (child, _) = morph(&model, &arch, &morphism, device)
+                    .map_err(|e| format!("cannot carry the weights of parent {parent}: {e}"))?;
+                Ok((child, Some(morphism.preserves_function())))
+            }
+            _ => Ok((self.fresh(&proposal.genotype, id.0), None)),
+        }
+    }
+
+    /// A network with fresh weights, seeded by the search's seed and `index`.
+    pub(crate) fn fresh(&self, arch: &NetworkArch, index: u64) -> Network {
+        self.devices.train.seed(derive_seed(self.seed, index));
+        Network::new(arch, &self.devices.train)
+    }
+
+    /// Trains `model` on `images` images of the training set through `span` of a cosine schedule
+    /// that peaks at `lr`.
+    pub(crate) fn train(
+        &self,
+        model: Network,
+        images: usize,
+        lr: f64,
+        span: [f64; 2],
+        seed: u64,
+        observe: &mut dyn FnMut(usize, usize),
+    ) -> Result<Trained, NnError> {
+        let set = &self.data.train;
+        let config = self
+            .recipe
+            .train_config(images, lr, span, seed, set.channels == 3);
+        let steps = images.div_ceil(config.batch);
+        let mut losses = Vec::new();
+        let (model, reports, end) = train::train(
+            model,
+            set,
+            None,
+            &self.data.norm,
+            &config,
+            &self.devices,
+            &mut |event| {
+                if let Event::Step { loss, .. } = event {
+                    losses.push(loss);
+                    observe(losses.len(), steps);
+                }
+            },
+        )?;
+        let images = match end {
+            RunEnd::Completed => reports.iter().map(|r| r.images).sum(),
+            // The images of the steps taken still count against the budget.
+            RunEnd::Diverged { .. } => losses.len() * config.batch,
+        };
+        Ok(Trained {
+            model,
+            images,
+            losses,
+            end,
+        })
+    }
+
+    /// Validation accuracy (%) of `model`.
+    pub(crate) fn validate(&self, model: &Network) -> f64 {
+        train::evaluate(
+            model,
+            &self.data.valid,
+            &self.data.norm,
+            self.recipe.batch.max(256),
+            &self.devices,
+        )
+    }
+
+    /// Trains and validates one proposal, keeping its weights in the store. A trial that cannot
+    /// start or whose training diverges is returned as failed, with the reason.
+    pub fn evaluate(
+        &self,
+        id: TrialId,
+        proposal: &Proposal<NetworkArch>,
+        space: &GrownSpace,
+        observe: &mut dyn FnMut(usize, usize),
+    ) -> Result<TrialRecord, NnError> {
+        let started = Instant::now();
+        let n = self.data.train.len();
+        let images = self.images_asked(proposal);
+        // A trial that follows one schedule through the search has its position in it; any
+        // other trial runs a cycle of its own, from the child's peak when it starts trained.
+        let lr = match (proposal.span, proposal.inherit) {
+            (Some(_), _) | (None, false) => self.recipe.lr,
+            (None, true) => self.recipe.child_lr,
+        };
+        let mut record = TrialRecord {
+            id: id.0,
+            parent: proposal.parent.map(|p| p.0),
+            inherit: proposal.inherit,
+            genotype: proposal.genotype.clone(),
+            mutation: proposal.mutation.clone(),
+            function_preserving: None,
+            state: TrialState::Failed,
+            reason: None,
+            epochs: 0.0,
+            images: 0,
+            flops: 0,
+            lr,
+            span: proposal.span,
+            seconds: 0.0,
+            first_loss: None,
+            last_loss: None,
+            train_loss: None,
+            tail_loss: None,
+            valid_acc: None,
+            params: proposal.genotype.params(),
+            images_total: 0,
+            flops_total: 0,
+            elapsed: 0.0,
+        };
+        let model = match self.start(id, proposal, space) {
+            Ok((model, preserving)) => {
+                record.function_preserving = preserving;
+                model
+            }
+            Err(reason) => {
+                record.reason = Some(reason);
+                record.seconds = started.elapsed().as_secs_f64();
+                return Ok(record);
+            }
+        };
+        // The order of the training images: a trial's own, except that trials through the same
+        // part of one schedule (the probes of one decision) see the same batches, so that they
+        // differ only by their networks (common random numbers).
+        let order = match proposal.span {
+            Some([from, _]) => from.to_bits(),
+            None => id.0,
+        };
+        let seed = derive_seed(self.seed ^ 0x7261_696E, order);
+        let span = proposal.span.unwrap_or([0.0, 1.0]);
+        let trained = self.train(model, images, lr, span, seed, observe)?;
+        record.images = trained.images;
+        record.epochs = trained.images as f64 / n as f64;
+        record.first_loss = trained.first_loss();
+        record.last_loss = trained.last_loss();
+        record.train_loss = trained.mean_loss();
+        record.tail_loss = trained.tail_loss();
+        let forward = self.data.forward_flops(&proposal.genotype);
+        record.flops = compute::training_flops(forward, trained.images as u64);
+        match trained.end {
+            RunEnd::Completed => {
+                if proposal.validate {
+                    record.valid_acc = Some(self.validate(&trained.model));
+                    record.flops += compute::eval_flops(forward, self.data.valid.len() as u64);
+                }
+                self.store.put(id, &trained.model, &proposal.genotype)?;
+                record.state = TrialState::Complete;
+            }
+            end @ RunEnd::Diverged { .. } => {
+                record.reason = Some(format!("training {end}"));
+            }
+        }
+        record.seconds = started.elapsed().as_secs_f64();
+        Ok(record)
+    }
+}
+
+/// A morphism of the space that turns `parent` into `child`: a growth move or a pruning.
+pub fn find_morphism(
+    space: &GrownSpace,
+    parent: &NetworkArch,
+    child: &NetworkArch,
+) -> Option<Morphism> {
+    space
+        .moves(parent)
+        .into_iter()
+        .chain(space.prunings(parent))
+        .find(|m| m.apply(parent).is_ok_and(|c| &c == child))
+}

@@ -1,0 +1,456 @@
+//! Architecture search with real training: the evaluator that trains a proposal (from scratch, or
+//! from its parent's weights through a network morphism), the loop that drives a strategy within a
+//! budget of trials, training images, compute or time, and the final phase that trains the winner
+//! with what is left of the budget.
+
+mod evaluator;
+mod final_phase;
+
+use std::time::Instant;
+
+use adjacent_core::compute;
+use adjacent_core::network::NetworkArch;
+use adjacent_core::spaces::grown::GrownSpace;
+use adjacent_core::strategy::Strategy;
+use adjacent_core::trial::{Proposal, TrialId, TrialState};
+
+pub use evaluator::{Evaluator, SearchData, TrialRecipe, TrialRecord, find_morphism};
+pub use final_phase::{FinalPlan, FinalRecord, FinalStart, train_final};
+
+use crate::error::NnError;
+use crate::net::Network;
+use crate::train::{self, Event, TrainConfig};
+
+/// The budget of a whole search, final phase included.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stop {
+    /// This many trials; the final phase then gets `share / (1 - share)` of their compute.
+    Trials(usize),
+    /// Training images passed forward and backward, summed over all trials and the final phase.
+    Images(usize),
+    /// Seconds of wall time: a trial is not started if it would, by the throughput measured so
+    /// far, end past the search's share of them.
+    Seconds(f64),
+    /// Compute in FLOPs (multiply-adds of the cost model; a training image costs three forward
+    /// passes, a validation image one), summed over all trials and the final phase.
+    Flops(u64),
+}
+
+impl Stop {
+    /// The part of the budget the search itself may spend, the rest being kept for the final phase.
+    pub fn search_part(self, final_share: f64) -> Stop {
+        let keep = 1.0 - final_share;
+        match self {
+            Stop::Trials(n) => Stop::Trials(n),
+            Stop::Images(b) => Stop::Images((b as f64 * keep).floor() as usize),
+            Stop::Seconds(s) => Stop::Seconds(s * keep),
+            Stop::Flops(b) => Stop::Flops((b as f64 * keep).floor() as u64),
+        }
+    }
+
+    /// The budget flag this stop comes from, for error messages.
+    fn flag(self) -> &'static str {
+        match self {
+            Stop::Trials(_) => "trials",
+            Stop::Images(_) => "budget-images",
+            Stop::Seconds(_) => "budget-minutes",
+            Stop::Flops(_) => "budget-flops",
+        }
+    }
+}
+
+/// What a search has spent so far.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Spent {
+    pub trials: usize,
+    pub images: usize,
+    pub flops: u64,
+    pub seconds: f64,
+}
+
+/// What the search loop reports as it goes.
+pub enum SearchEvent<'a> {
+    /// A trial starts; it will train on `images` images.
+    Started {
+        id: TrialId,
+        proposal: &'a Proposal<NetworkArch>,
+        images: usize,
+    },
+    /// A training step of the running trial (or of the final phase).
+    Step { step: usize, steps: usize },
+    /// A trial ended (complete or failed).
+    Done(&'a TrialRecord),
+    /// The final phase starts: `arch` trains on `images` images.
+    FinalStarted {
+        arch: &'a NetworkArch,
+        trial: Option<TrialId>,
+        start: FinalStart,
+        images: usize,
+    },
+    /// The final phase ended.
+    FinalDone(&'a FinalRecord),
+}
+
+/// The trials of a finished search.
+#[derive(Debug, Clone)]
+pub struct SearchRun {
+    pub records: Vec<TrialRecord>,
+    /// Why the search stopped.
+    pub stopped: String,
+}
+
+impl SearchRun {
+    /// The complete trial with the highest validation accuracy (the earliest among equals).
+    pub fn best(&self) -> Option<&TrialRecord> {
+        self.records.iter().filter(|r| r.valid_acc.is_some()).fold(
+            None,
+            |best: Option<&TrialRecord>, r| match best {
+                Some(b) if b.valid_acc >= r.valid_acc => Some(b),
+                _ => Some(r),
+            },
+        )
+    }
+
+    /// What the trials spent.
+    pub fn spent(&self) -> Spent {
+        Spent {
+            trials: self.records.len(),
+            images: self.records.iter().map(|r| r.images).sum(),
+            flops: self.records.iter().map(|r| r.flops).sum(),
+            seconds: self.records.iter().map(|r| r.seconds).sum(),
+        }
+    }
+}
+
+/// Runs `strategy` on `space` until `stop`, evaluating each proposal with `evaluator`.
+///
+/// A budget that cannot fit the first trial is an error; failed trials are recorded and the search
+/// goes on; a strategy with nothing left to propose ends the search early.
+pub fn run(
+    strategy: &mut dyn Strategy<GrownSpace>,
+    space: &GrownSpace,
+    evaluator: &Evaluator,
+    stop: Stop,
+    observe: &mut dyn FnMut(SearchEvent),
+) -> Result<SearchRun, NnError> {
+    let started = Instant::now();
+    let mut records: Vec<TrialRecord> = Vec::new();
+    let (mut images_total, mut flops_total) = (0usize, 0u64);
+    let stopped = loop {
+        let id = TrialId(records.len() as u64);
+        if let Stop::Trials(n) = stop
+            && records.len() >= n
+        {
+            break format!("{n} trials done");
+        }
+        let proposal = match strategy.ask(space) {
+            Ok(p) => p,
+            Err(e) if records.is_empty() => return Err(e.into()),
+            Err(e) => break format!("the strategy stopped: {e}"),
+        };
+        let images = evaluator.images_asked(&proposal);
+        let flops = evaluator
+            .data
+            .trial_flops(&proposal.genotype, images, proposal.validate);
+        let cannot_fit = |what: String, budget: String| {
+            Err(NnError::InvalidSetting {
+                field: stop.flag().into(),
+                reason: format!(
+                    "the search's part of the budget, {budget}, cannot fit its first trial, which needs {what}; give a larger budget or a smaller final share"
+                ),
+            })
+        };
+        match stop {
+            Stop::Images(budget) if images_total + images > budget => {
+                if records.is_empty() {
+                    return cannot_fit(format!("{images} images"), format!("{budget} images"));
+                }
+                break format!("the search's {budget} training images are spent");
+            }
+            Stop::Flops(budget) if flops_total + flops > budget => {
+                if records.is_empty() {
+                    return cannot_fit(compute::format_flops(flops), compute::format_flops(budget));
+                }
+                break format!("the search's {} are spent", compute::format_flops(budget));
+            }
+            Stop::Seconds(limit) => {
+                let estimate = match records.is_empty() {
+                    true => probe_seconds_per_flop(evaluator, &proposal.genotype) * flops as f64,
+                    false => seconds_per_flop(&records) * flops as f64,
+                };
+                let elapsed = started.elapsed().as_secs_f64();
+                if elapsed + estimate > limit {
+                    if records.is_empty() {
+                        return cannot_fit(
+                            format!("about {:.1} minutes here", estimate / 60.0),
+                            format!("{:.2} minutes", limit / 60.0),
+                        );
+                    }
+                    break format!("the search's {:.1} minutes are spent", limit / 60.0);
+                }
+            }
+            _ => {}
+        }
+        observe(SearchEvent::Started {
+            id,
+            proposal: &proposal,
+            images,
+        });
+        let mut record = evaluator.evaluate(id, &proposal, space, &mut |step, steps| {
+            observe(SearchEvent::Step { step, steps })
+        })?;
+        images_total += record.images;
+        flops_total += record.flops;
+        record.images_total = images_total;
+        record.flops_total = flops_total;
+        record.elapsed = started.elapsed().as_secs_f64();
+        strategy.tell(space, &record.to_trial());
+        observe(SearchEvent::Done(&record));
+        records.push(record);
+    };
+    Ok(SearchRun { records, stopped })
+}
+
+/// What a search strategy is: a strategy of the adjacent possible, or none at all.
+pub enum Searcher<'a> {
+    /// Trials proposed by a strategy, then the final phase on the best of them.
+    Strategy(&'a mut dyn Strategy<GrownSpace>),
+    /// No search: this network trained from scratch with the whole budget (the control every
+    /// search must beat).
+    Fixed(NetworkArch),
+}
+
+/// A finished search: its trials and its final phase.
+pub struct Outcome {
+    pub run: SearchRun,
+    /// The final phase's record and model (none when the final share is 0 or nothing completed).
+    pub final_record: Option<FinalRecord>,
+    pub final_model: Option<Network>,
+    /// Why there was no final phase, when there was none.
+    pub final_skipped: Option<String>,
+}
+
+impl Outcome {
+    /// Compute of the whole search, final phase included.
+    pub fn flops(&self) -> u64 {
+        self.run.spent().flops + self.final_record.as_ref().map_or(0, |f| f.flops)
+    }
+
+    /// Training images of the whole search, final phase included.
+    pub fn images(&self) -> usize {
+        self.run.spent().images + self.final_record.as_ref().map_or(0, |f| f.images)
+    }
+}
+
+/// Checks, before any training, that the final phase's `share` of the budget (1 for `fixed`) can
+/// train a network like `reference` for at least one batch (budgets counted in trials are checked
+/// after the search).
+pub fn check_final_budget(
+    evaluator: &Evaluator,
+    total: Stop,
+    share: f64,
+    reference: &NetworkArch,
+) -> Result<(), NnError> {
+    if share == 0.0 {
+        return Ok(());
+    }
+    let part = match total {
+        Stop::Images(b) => Stop::Images((b as f64 * share) as usize),
+        Stop::Flops(b) => Stop::Flops((b as f64 * share) as u64),
+        Stop::Seconds(s) => Stop::Seconds(s * share),
+        Stop::Trials(_) => return Ok(()),
+    };
+    let images = final_images(evaluator, part, share, &Spent::default(), reference, None);
+    let batch = evaluator.recipe.batch;
+    if images < batch {
+        return Err(NnError::InvalidSetting {
+            field: total.flag().into(),
+            reason: format!(
+                "the final phase's share ({share}) of the budget cannot train a {}-parameter network for one batch of {batch} images (it fits {images}); give a larger budget or a larger final share",
+                reference.params()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Training images of the final phase for `arch` within what `total` leaves after `spent`.
+fn final_images(
+    evaluator: &Evaluator,
+    total: Stop,
+    share: f64,
+    spent: &Spent,
+    arch: &NetworkArch,
+    seconds_per_flop: Option<f64>,
+) -> usize {
+    let data = evaluator.data;
+    let forward = data.forward_flops(arch);
+    let validation = compute::eval_flops(forward, data.valid.len() as u64);
+    let within = |flops: u64| compute::images_within(flops.saturating_sub(validation), forward);
+    let images = match total {
+        Stop::Images(b) => b.saturating_sub(spent.images) as u64,
+        Stop::Flops(b) => within(b.saturating_sub(spent.flops)),
+        Stop::Trials(_) => within((spent.flops as f64 * share / (1.0 - share)) as u64),
+        Stop::Seconds(s) => {
+            let per_flop =
+                seconds_per_flop.unwrap_or_else(|| probe_seconds_per_flop(evaluator, arch));
+            within(((s - spent.seconds).max(0.0) / per_flop) as u64)
+        }
+    };
+    images as usize
+}
+
+/// Runs a whole search: the strategy's trials within the search's part of `total`, then the final
+/// phase, which trains the best trial's network with what is left (or, for `Fixed`, the one
+/// network with all of it; `plan` is then not used).
+pub fn search(
+    searcher: Searcher,
+    space: &GrownSpace,
+    evaluator: &Evaluator,
+    total: Stop,
+    plan: FinalPlan,
+    observe: &mut dyn FnMut(SearchEvent),
+) -> Result<Outcome, NnError> {
+    let started = Instant::now();
+    let (run, winner, start, share) = match searcher {
+        Searcher::Strategy(strategy) => {
+            plan.validate()?;
+            let run = run(
+                strategy,
+                space,
+                evaluator,
+                total.search_part(plan.share),
+                observe,
+            )?;
+            // The strategy's own choice, or the best validated trial.
+            let winner = match strategy.incumbent() {
+                Some(id) => run
+                    .records
+                    .iter()
+                    .find(|r| r.id == id.0 && r.state == TrialState::Complete),
+                None => run.best(),
+            }
+            .map(|b| (b.genotype.clone(), Some(TrialId(b.id)), b.span));
+            (run, winner, plan.start, plan.share)
+        }
+        Searcher::Fixed(arch) => {
+            if let Stop::Trials(_) = total {
+                return Err(NnError::InvalidSetting {
+                    field: "trials".into(),
+                    reason: "fixed trains one network: give it a compute, image or time budget"
+                        .into(),
+                });
+            }
+            let run = SearchRun {
+                records: Vec::new(),
+                stopped: "no search (fixed)".into(),
+            };
+            (run, Some((arch, None, None)), FinalStart::Scratch, 1.0)
+        }
+    };
+    let mut outcome = Outcome {
+        run,
+        final_record: None,
+        final_model: None,
+        final_skipped: None,
+    };
+    let Some((arch, trial, span)) = winner else {
+        outcome.final_skipped = Some("no trial completed".into());
+        return Ok(outcome);
+    };
+    if share == 0.0 {
+        outcome.final_skipped = Some("the final share is 0".into());
+        return Ok(outcome);
+    }
+    let mut spent = outcome.run.spent();
+    spent.seconds = started.elapsed().as_secs_f64();
+    let per_flop =
+        (!outcome.run.records.is_empty()).then(|| seconds_per_flop(&outcome.run.records));
+    let images = final_images(evaluator, total, share, &spent, &arch, per_flop);
+    if images < evaluator.recipe.batch {
+        outcome.final_skipped = Some(format!(
+            "the budget left ({images} images of the winner) cannot train one batch"
+        ));
+        return Ok(outcome);
+    }
+    observe(SearchEvent::FinalStarted {
+        arch: &arch,
+        trial,
+        start,
+        images,
+    });
+    // A winner that followed one schedule through the search continues it to its end; any other
+    // starts a schedule of its own.
+    let span = match (start, span) {
+        (FinalStart::Weights, Some([_, end])) if end < 1.0 => Some([end, 1.0]),
+        _ => None,
+    };
+    let (model, record) = train_final(
+        evaluator,
+        &arch,
+        trial,
+        start,
+        span,
+        images,
+        &mut |step, steps| observe(SearchEvent::Step { step, steps }),
+    )?;
+    observe(SearchEvent::FinalDone(&record));
+    outcome.final_record = Some(record);
+    outcome.final_model = model;
+    Ok(outcome)
+}
+
+/// The compute a budget stands for when it is not given in FLOPs, for strategies that plan in
+/// compute: training images at `reference`'s cost, or minutes at the throughput measured for it
+/// here (two timed steps). A budget of trials stands for no compute: `None`.
+pub fn horizon_flops(evaluator: &Evaluator, total: Stop, reference: &NetworkArch) -> Option<u64> {
+    let forward = evaluator.data.forward_flops(reference);
+    match total {
+        Stop::Flops(b) => Some(b),
+        Stop::Images(b) => Some(compute::training_flops(forward, b as u64)),
+        Stop::Seconds(s) => Some((s / probe_seconds_per_flop(evaluator, reference)) as u64),
+        Stop::Trials(_) => None,
+    }
+}
+
+/// Seconds per FLOP of the trials so far, validation included.
+fn seconds_per_flop(records: &[TrialRecord]) -> f64 {
+    let seconds: f64 = records.iter().map(|r| r.seconds).sum();
+    let flops: u64 = records.iter().map(|r| r.flops).sum();
+    seconds / flops.max(1) as f64
+}
+
+/// Estimated seconds per FLOP of training `arch` here: two timed training steps of a throwaway
+/// network.
+fn probe_seconds_per_flop(evaluator: &Evaluator, arch: &NetworkArch) -> f64 {
+    let set = &evaluator.data.train;
+    let batch = evaluator.recipe.batch.min(set.len());
+    let probe = set.select(&(0..batch * 2).map(|i| i % set.len()).collect::<Vec<_>>());
+    let config = TrainConfig {
+        epochs: 1,
+        images: None,
+        ..evaluator
+            .recipe
+            .train_config(batch * 2, evaluator.recipe.lr, [0.0, 1.0], 0, false)
+    };
+    let mut step_started = Instant::now();
+    let mut step_seconds = f64::INFINITY;
+    let _ = train::train(
+        Network::new(arch, &evaluator.devices.train),
+        &probe,
+        None,
+        &evaluator.data.norm,
+        &config,
+        &evaluator.devices,
+        &mut |event| {
+            if let Event::Step { step, .. } = event {
+                if step == 2 {
+                    step_seconds = step_started.elapsed().as_secs_f64();
+                }
+                step_started = Instant::now();
+            }
+        },
+    );
+    let flops = compute::training_flops(evaluator.data.forward_flops(arch), batch as u64);
+    step_seconds / flops.max(1) as f64
+}
