@@ -28,6 +28,10 @@ pub enum Morphism {
     /// A cell that computes the identity (`skip_connect` from input to output, `none` elsewhere) is
     /// inserted before `at`.
     InsertIdentityCell { at: CellAt },
+    /// A residual cell (`skip_connect` from input to output beside two 3x3 convolutions in a row,
+    /// `residual_cell()`) is inserted before `at`; the second convolution's batch-norm scale starts
+    /// at 0, so that the cell starts as the identity (a ResNet block with its last scale zeroed).
+    InsertResidualCell { at: CellAt },
     /// Every stage grows wider: the first stage's width becomes `channels` (and the others double
     /// it, as always). Existing units are replicated and their outgoing weights split among the
     /// copies (Net2WiderNet), unequally so that the copies do not stay identical as they train.
@@ -46,6 +50,19 @@ pub fn identity_cell() -> Cell {
     ops[3] = Op::SkipConnect; // edge 0 -> 3
     Cell::new(ops)
 }
+
+/// The cell of [`Morphism::InsertResidualCell`]: input -> conv -> conv -> output beside a skip from
+/// input to output.
+pub fn residual_cell() -> Cell {
+    let mut ops = [Op::None; EDGE_COUNT];
+    ops[0] = Op::NorConv3x3; // edge 0 -> 1
+    ops[3] = Op::SkipConnect; // edge 0 -> 3
+    ops[4] = Op::NorConv3x3; // edge 1 -> 3
+    Cell::new(ops)
+}
+
+/// The edge of the residual cell whose convolution starts silenced.
+pub const RESIDUAL_OUTPUT_EDGE: usize = 4;
 
 fn is_conv(op: Op) -> bool {
     matches!(op, Op::NorConv1x1 | Op::NorConv3x3)
@@ -114,7 +131,7 @@ impl Morphism {
                 }
                 child.stages[at.stage][at.index] = cell.with_op(edge, Op::NorConv3x3);
             }
-            Morphism::InsertIdentityCell { at } => {
+            Morphism::InsertIdentityCell { at } | Morphism::InsertResidualCell { at } => {
                 let stage = child
                     .stages
                     .get_mut(at.stage)
@@ -127,7 +144,11 @@ impl Morphism {
                         at.index
                     )));
                 }
-                stage.insert(at.index, identity_cell());
+                let cell = match self {
+                    Morphism::InsertIdentityCell { .. } => identity_cell(),
+                    _ => residual_cell(),
+                };
+                stage.insert(at.index, cell);
             }
             Morphism::Widen { channels } => {
                 if channels <= parent.channels {
@@ -178,6 +199,9 @@ impl fmt::Display for Morphism {
             Morphism::InsertIdentityCell { at } => {
                 write!(f, "{}: insert an identity cell", cell(at))
             }
+            Morphism::InsertResidualCell { at } => {
+                write!(f, "{}: insert a residual cell", cell(at))
+            }
             Morphism::Widen { channels } => write!(f, "widen to {channels} channels"),
             Morphism::ReplaceOp { at, edge, op } => write!(f, "{}: edge {edge} -> {op}", cell(at)),
             Morphism::RemoveCell { at } => write!(f, "{}: remove the cell", cell(at)),
@@ -218,6 +242,14 @@ mod tests {
         .apply(&parent)
         .unwrap();
         assert_eq!(child.stages[2], vec![parent.stages[2][0], identity_cell()]);
+        let child = Morphism::InsertResidualCell {
+            at: CellAt { stage: 0, index: 0 },
+        }
+        .apply(&parent)
+        .unwrap();
+        assert_eq!(child.stages[0], vec![residual_cell(), parent.stages[0][0]]);
+        assert!(residual_cell().connects_input_to_output());
+        assert_eq!(residual_cell().op(RESIDUAL_OUTPUT_EDGE), Op::NorConv3x3);
         assert!(identity_cell().connects_input_to_output());
         let child = Morphism::ReplaceOp {
             at,

@@ -1,7 +1,7 @@
 //! Weight transfer for network morphisms: a child built from its parent's trained weights, so that
 //! it starts where the parent ended instead of from scratch.
 
-use adjacent_core::morphism::{Morphism, identity_cell};
+use adjacent_core::morphism::{Morphism, RESIDUAL_OUTPUT_EDGE, identity_cell, residual_cell};
 use adjacent_core::network::NetworkArch;
 use adjacent_core::spaces::nb201::Op;
 use burn::module::{Module, Param, RunningState};
@@ -73,6 +73,15 @@ pub fn morph(
         }
         Morphism::InsertIdentityCell { at } => {
             let cell = CellModule::new(&identity_cell(), arch.stage_channels(at.stage), device);
+            child.stages[at.stage].insert(at.index, cell);
+        }
+        Morphism::InsertResidualCell { at } => {
+            let c = arch.stage_channels(at.stage);
+            let mut cell = CellModule::new(&residual_cell(), c, device);
+            // The last convolution's output starts at zero, so the cell starts as its skip.
+            if let Edge::Conv(conv) = &mut cell.edges[RESIDUAL_OUTPUT_EDGE] {
+                conv.bn.gamma = Param::from_tensor(Tensor::zeros([c], device));
+            }
             child.stages[at.stage].insert(at.index, cell);
         }
         Morphism::ReplaceOp { at, edge, op } => {

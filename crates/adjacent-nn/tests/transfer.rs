@@ -87,6 +87,9 @@ fn function_preserving_morphisms_keep_the_logits() {
             morphisms.push(Morphism::InsertIdentityCell {
                 at: CellAt { stage, index },
             });
+            morphisms.push(Morphism::InsertResidualCell {
+                at: CellAt { stage, index },
+            });
         }
     }
     morphisms.push(Morphism::Widen { channels: 5 });

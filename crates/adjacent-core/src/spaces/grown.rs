@@ -170,7 +170,7 @@ impl SearchSpace for GrownSpace {
                 }
             }
             for index in 0..=cells.len() {
-                moves.push(Morphism::InsertIdentityCell {
+                moves.push(Morphism::InsertResidualCell {
                     at: CellAt { stage, index },
                 });
             }
