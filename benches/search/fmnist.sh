@@ -4,6 +4,7 @@
 # validation split for every run; two runs at a time with one thread each. Then `adjacent report`
 # writes the table and the plot of best validation accuracy against compute.
 # Usage: benches/search/fmnist.sh OUT_DIR [BUDGET_FLOPS] [DATA] [SEEDS] [STRATEGIES]
+# benches/search/STRATEGY.toml, when present, holds the settings of that strategy's runs.
 # The default budget, 5.386T, is 4 epochs of the control (the README's cell at C=8, N=1: 8,235,466
 # multiply-adds an image) on 54,000 training images, plus one validation of 6,000 images.
 set -euo pipefail
@@ -20,6 +21,9 @@ started=$(date +%s)
 one() {
   local strategy=$1 seed=$2 extra=()
   [[ $strategy == fixed ]] && extra=(--arch "$cell" --channels 8 --cells 1)
+  # A strategy's settings for this experiment, where they differ from the defaults.
+  local settings; settings="$(dirname "$0")/$strategy.toml"
+  [[ -e $settings ]] && extra+=(--config "$settings")
   RAYON_NUM_THREADS=1 "$bin" search --data "$data" --strategy "$strategy" --seed "$seed" \
     --budget-flops "$budget" "${extra[@]}" --out "$out/$strategy-$seed" \
     > "$out/$strategy-$seed.log" 2>&1 \

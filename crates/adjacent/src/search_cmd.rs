@@ -216,7 +216,8 @@ struct Summary<'a> {
     valid_acc: Option<f64>,
     test_acc: Option<f64>,
     params: Option<u64>,
-    /// The search's best trial, before the final phase.
+    /// The trial the search chose (its validation accuracy when it was validated), before the
+    /// final phase.
     best_arch: Option<&'a adjacent_core::network::NetworkArch>,
     best_trial: Option<u64>,
     best_valid_acc: Option<f64>,
@@ -644,9 +645,13 @@ fn search_into(
         eprintln!("no final phase: {reason}");
     }
 
-    // What the user receives: the final model, or the best trial's when there was no final phase;
-    // scored once on the test images.
-    let best = run.best();
+    // What the user receives: the final model, or the search's choice as it was when there was no
+    // final phase (validated now if the search did not, and counted); scored once on the test
+    // images.
+    let best = outcome
+        .winner
+        .and_then(|id| run.records.iter().find(|r| r.id == id));
+    let mut extra_flops = 0;
     let delivered = match (&outcome.final_model, &outcome.final_record, best) {
         (Some(model), Some(record), _) => Some((
             model.clone(),
@@ -656,7 +661,17 @@ fn search_into(
         )),
         (_, _, Some(b)) => {
             let (model, arch) = store.get(TrialId(b.id), &devices.plain)?;
-            Some((model, arch, b.valid_acc.expect("complete"), "search"))
+            let valid = match b.valid_acc {
+                Some(v) => v,
+                None => {
+                    extra_flops = compute::eval_flops(
+                        search_data.forward_flops(&arch),
+                        search_data.valid.len() as u64,
+                    );
+                    train::evaluate(&model, &search_data.valid, &search_data.norm, 256, &devices)
+                }
+            };
+            Some((model, arch, valid, "search"))
         }
         _ => None,
     };
@@ -705,7 +720,7 @@ fn search_into(
         trials: run.records.len(),
         failed: run.records.iter().filter(|r| r.valid_acc.is_none()).count(),
         images: outcome.images(),
-        flops: outcome.flops(),
+        flops: outcome.flops() + extra_flops,
         search_flops: spent.flops,
         budget_flops: match stop {
             Stop::Flops(b) => Some(b),
@@ -728,7 +743,7 @@ fn search_into(
                 run.stopped,
                 kind,
                 arch.params(),
-                compute::format_flops(outcome.flops()),
+                compute::format_flops(outcome.flops() + extra_flops),
                 args.out.join("best").display()
             );
             Ok(())

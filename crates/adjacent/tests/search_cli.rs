@@ -24,6 +24,7 @@ decisions = 2
 children = 2
 probe = 0.06
 preserving = 0.75
+margin = 0.0
 "#;
 
 /// The budget of the tiny searches: about ten passes of the width-4 network over 450 images.

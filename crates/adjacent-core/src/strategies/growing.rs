@@ -47,6 +47,10 @@ pub struct GrowingConfig {
     /// or a pool: consolidation).
     pub preserving: f64,
     pub signal: Signal,
+    /// How much better than the main line's continuation a morphism must do to replace it: the
+    /// share of the continuation's training loss it must be below (or of the validation error,
+    /// with that signal). A change that only ties costs compute for nothing.
+    pub margin: f64,
 }
 
 impl Default for GrowingConfig {
@@ -54,10 +58,11 @@ impl Default for GrowingConfig {
         GrowingConfig {
             decisions: 3,
             children: 2,
-            probe: 0.02,
+            probe: 0.015,
             random_starts: 0,
-            preserving: 0.5,
+            preserving: 0.75,
             signal: Signal::TrainLoss,
+            margin: 0.01,
         }
     }
 }
@@ -79,6 +84,9 @@ impl GrowingConfig {
         }
         if !(0.0..=1.0).contains(&self.preserving) {
             return bad("preserving", "must be a probability in [0, 1]");
+        }
+        if !(0.0..1.0).contains(&self.margin) {
+            return bad("margin", "must be a share in [0, 1)");
         }
         Ok(())
     }
@@ -310,18 +318,28 @@ impl<S: SearchSpace> GrowingSearch<S> {
         }
     }
 
-    /// Ends the current stage: the best of its trials becomes the main line.
+    /// Ends the current stage: the best of its trials becomes the main line; a morphism replaces
+    /// the continuation (asked first) only if it beats it by the margin.
     fn close_stage(&mut self) {
-        let better = |a: f64, b: f64| match self.config.signal {
-            Signal::TrainLoss => a < b,
-            Signal::ValidAcc => a > b,
+        // Lower is better: the training loss, or the validation error.
+        let cost = |v: f64| match self.config.signal {
+            Signal::TrainLoss => v,
+            Signal::ValidAcc => 100.0 - v,
         };
         let mut best: Option<(usize, f64)> = None;
-        // The first among equals: the continuation, which is asked first.
         for (i, (_, signal)) in self.told.iter().enumerate() {
-            if let Some(value) = *signal
-                && best.is_none_or(|(_, b)| better(value, b))
-            {
+            let Some(value) = signal.map(cost) else {
+                continue;
+            };
+            let to_beat = match (i, best) {
+                (_, None) => f64::INFINITY,
+                // The continuation is the first trial of a decision.
+                (_, Some((0, b))) if matches!(self.stage, Stage::Decide(_)) => {
+                    b * (1.0 - self.config.margin)
+                }
+                (_, Some((_, b))) => b,
+            };
+            if value < to_beat {
                 best = Some((i, value));
             }
         }
@@ -485,15 +503,17 @@ mod tests {
                 let short = config.probe * plan().horizon as f64 - flops as f64;
                 assert!(short >= 0.0 && short < (3 * forward) as f64, "{short}");
             }
-            // The lowest loss wins: with the toy loss, the biggest network.
-            let winner = probes
+            // The lowest loss wins, but a morphism must beat the continuation by the margin.
+            let loss = |t: &Trial<NetworkArch>| t.train_loss().unwrap();
+            let continuation = &probes[0];
+            let best_child = probes[1..]
                 .iter()
-                .min_by(|a, b| {
-                    a.1.train_loss()
-                        .unwrap()
-                        .total_cmp(&b.1.train_loss().unwrap())
-                })
+                .min_by(|a, b| loss(&a.1).total_cmp(&loss(&b.1)))
                 .unwrap();
+            let winner = match loss(&best_child.1) < loss(&continuation.1) * (1.0 - config.margin) {
+                true => best_child,
+                false => continuation,
+            };
             position = span[1];
             i += 4;
             if i < history.len() {
@@ -543,6 +563,46 @@ mod tests {
         }
         let head = s.incumbent().unwrap();
         assert_eq!(head, TrialId(id - 3), "the last decision's continuation");
+    }
+
+    #[test]
+    fn a_morphism_that_only_ties_does_not_replace_the_main_line() {
+        let space = space();
+        let config = GrowingConfig {
+            decisions: 1,
+            ..Default::default()
+        };
+        for (child_loss, child_wins) in [(0.498, false), (0.49, true)] {
+            let mut s = GrowingSearch::new(5, config, plan()).unwrap();
+            let mut id = 0;
+            while let Ok(p) = s.ask(&space) {
+                let loss = match p.mutation.as_deref() {
+                    Some("continue") | None => 0.5,
+                    Some(_) => child_loss,
+                };
+                s.tell(
+                    &space,
+                    &Trial {
+                        id: TrialId(id),
+                        genotype: p.genotype,
+                        parent: p.parent,
+                        mutation: p.mutation,
+                        state: TrialState::Complete,
+                        outcome: Some(Outcome {
+                            valid_acc: None,
+                            train_loss: Some(loss),
+                            epochs: 1.0,
+                            seconds: 1.0,
+                        }),
+                    },
+                );
+                id += 1;
+            }
+            // Trials: the start, the main segment, the continuation (2) and two children.
+            assert_eq!(id, 5);
+            let winner = s.incumbent().unwrap();
+            assert_eq!(winner != TrialId(2), child_wins, "child loss {child_loss}");
+        }
     }
 
     #[test]

@@ -223,6 +223,9 @@ pub enum Searcher<'a> {
 /// A finished search: its trials and its final phase.
 pub struct Outcome {
     pub run: SearchRun,
+    /// The trial the search chose (the strategy's incumbent, or its best validated trial); none
+    /// for `fixed` or when no trial completed.
+    pub winner: Option<u64>,
     /// The final phase's record and model (none when the final share is 0 or nothing completed).
     pub final_record: Option<FinalRecord>,
     pub final_model: Option<Network>,
@@ -350,6 +353,7 @@ pub fn search(
     };
     let mut outcome = Outcome {
         run,
+        winner: winner.as_ref().and_then(|w| w.1).map(|t| t.0),
         final_record: None,
         final_model: None,
         final_skipped: None,
