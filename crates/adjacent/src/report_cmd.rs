@@ -280,7 +280,7 @@ pub fn run(args: ReportArgs) -> Result<()> {
             };
             println!();
             println!(
-                "{baseline}: final validation accuracy {target:.2}% (median of {} runs, {} {unit} each); adjacent reached it after {} {unit} per seed; median {}",
+                "{baseline}: final validation accuracy {target:.2}% (median of {} runs, {} {unit} each); adjacent's runs reached it at: {} {unit}; median {}",
                 list.len(),
                 fmt_spend(budget),
                 needed

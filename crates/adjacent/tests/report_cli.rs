@@ -90,7 +90,10 @@ fn report_tables_the_final_models_and_the_compute_to_reach_the_control() {
         stdout.contains("final validation accuracy 90.50%"),
         "{stdout}"
     );
-    assert!(stdout.contains("after 1.000, 3.000 TFLOPs"), "{stdout}");
+    assert!(
+        stdout.contains("reached it at: 1.000, 3.000 TFLOPs"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("2.000 TFLOPs = 0.500 of the baseline's"),
         "{stdout}"

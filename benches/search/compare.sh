@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The experiment of BENCHMARKS.md "Search that pays for itself": every strategy of `adjacent search`
-# with its default settings and the same compute budget (final phase included), seeds 0-2, the same
+# The experiments of BENCHMARKS.md "Search that pays for itself": strategies of `adjacent search`
+# with their default settings and the same compute budget (final phase included), the same
 # validation split for every run; two runs at a time with one thread each. Then `adjacent report`
-# writes the table and the plot of best validation accuracy against compute.
-# Usage: benches/search/fmnist.sh OUT_DIR [BUDGET_FLOPS] [DATA] [SEEDS] [STRATEGIES]
+# writes the table and the plot of best validation accuracy against compute. Runs that finished
+# (their summary.json exists) are kept, so an interrupted experiment can be restarted.
+# Usage: benches/search/compare.sh OUT_DIR [BUDGET_FLOPS] [DATA] [SEEDS] [STRATEGIES]
 # benches/search/STRATEGY.toml, when present, holds the settings of that strategy's runs.
 # The default budget, 5.386T, is 4 epochs of the control (the README's cell at C=8, N=1: 8,235,466
 # multiply-adds an image) on 54,000 training images, plus one validation of 6,000 images.
