@@ -438,20 +438,21 @@ mod tests {
 
     type History = Vec<(Proposal<NetworkArch>, Trial<NetworkArch>)>;
 
-    /// Runs a search to its end with a toy loss: bigger networks learn faster, and every trial
-    /// lowers the loss a little.
-    fn run(config: GrowingConfig) -> (GrowingSearch<GrownSpace>, History) {
-        let space = space();
-        let mut s = GrowingSearch::new(9, config, plan()).unwrap();
+    /// Runs a search to its end, telling each proposal (with its trial number) the training loss
+    /// `loss` gives it.
+    fn drive(
+        s: &mut GrowingSearch<GrownSpace>,
+        space: &GrownSpace,
+        loss: impl Fn(&Proposal<NetworkArch>, u64) -> f64,
+    ) -> History {
         let mut history = Vec::new();
         let mut id = 0;
         loop {
-            let p = match s.ask(&space) {
+            let p = match s.ask(space) {
                 Ok(p) => p,
                 Err(CoreError::Finished { .. }) => break,
                 Err(e) => panic!("{e}"),
             };
-            let loss = 1.0 / (space.cost(&p.genotype).params as f64).ln() - id as f64 * 1e-4;
             let trial = Trial {
                 id: TrialId(id),
                 genotype: p.genotype.clone(),
@@ -460,15 +461,26 @@ mod tests {
                 state: TrialState::Complete,
                 outcome: Some(Outcome {
                     valid_acc: None,
-                    train_loss: Some(loss),
+                    train_loss: Some(loss(&p, id)),
                     epochs: 1.0,
                     seconds: 1.0,
                 }),
             };
-            s.tell(&space, &trial);
+            s.tell(space, &trial);
             history.push((p, trial));
             id += 1;
         }
+        history
+    }
+
+    /// Runs a search to its end with a toy loss: bigger networks learn faster, and every trial
+    /// lowers the loss a little.
+    fn run(config: GrowingConfig) -> (GrowingSearch<GrownSpace>, History) {
+        let space = space();
+        let mut s = GrowingSearch::new(9, config, plan()).unwrap();
+        let history = drive(&mut s, &space, |p, id| {
+            1.0 / (space.cost(&p.genotype).params as f64).ln() - id as f64 * 1e-4
+        });
         (s, history)
     }
 
@@ -539,28 +551,12 @@ mod tests {
     fn a_search_where_nothing_pays_delivers_its_start_network() {
         let space = space();
         let mut s = GrowingSearch::new(3, GrowingConfig::default(), plan()).unwrap();
-        let mut id = 0;
-        while let Ok(p) = s.ask(&space) {
-            // Every change of the network loses.
-            let loss = if p.genotype == plan().start { 0.5 } else { 0.9 };
-            s.tell(
-                &space,
-                &Trial {
-                    id: TrialId(id),
-                    genotype: p.genotype,
-                    parent: p.parent,
-                    mutation: p.mutation,
-                    state: TrialState::Complete,
-                    outcome: Some(Outcome {
-                        valid_acc: None,
-                        train_loss: Some(loss),
-                        epochs: 1.0,
-                        seconds: 1.0,
-                    }),
-                },
-            );
-            id += 1;
-        }
+        // Every change of the network loses.
+        let history = drive(&mut s, &space, |p, _| match p.genotype == plan().start {
+            true => 0.5,
+            false => 0.9,
+        });
+        let id = history.len() as u64;
         let head = s.incumbent().unwrap();
         assert_eq!(head, TrialId(id - 3), "the last decision's continuation");
     }
@@ -574,30 +570,11 @@ mod tests {
         };
         for (child_loss, child_wins) in [(0.498, false), (0.49, true)] {
             let mut s = GrowingSearch::new(5, config, plan()).unwrap();
-            let mut id = 0;
-            while let Ok(p) = s.ask(&space) {
-                let loss = match p.mutation.as_deref() {
-                    Some("continue") | None => 0.5,
-                    Some(_) => child_loss,
-                };
-                s.tell(
-                    &space,
-                    &Trial {
-                        id: TrialId(id),
-                        genotype: p.genotype,
-                        parent: p.parent,
-                        mutation: p.mutation,
-                        state: TrialState::Complete,
-                        outcome: Some(Outcome {
-                            valid_acc: None,
-                            train_loss: Some(loss),
-                            epochs: 1.0,
-                            seconds: 1.0,
-                        }),
-                    },
-                );
-                id += 1;
-            }
+            let history = drive(&mut s, &space, |p, _| match p.mutation.as_deref() {
+                Some("continue") | None => 0.5,
+                Some(_) => child_loss,
+            });
+            let id = history.len();
             // Trials: the start, the main segment, the continuation (2) and two children.
             assert_eq!(id, 5);
             let winner = s.incumbent().unwrap();
