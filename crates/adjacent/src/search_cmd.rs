@@ -718,7 +718,11 @@ fn search_into(
         final_record: outcome.final_record.as_ref(),
         final_skipped: outcome.final_skipped.as_deref(),
         trials: run.records.len(),
-        failed: run.records.iter().filter(|r| r.valid_acc.is_none()).count(),
+        failed: run
+            .records
+            .iter()
+            .filter(|r| r.state == adjacent_core::trial::TrialState::Failed)
+            .count(),
         images: outcome.images(),
         flops: outcome.flops() + extra_flops,
         search_flops: spent.flops,

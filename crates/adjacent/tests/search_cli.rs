@@ -70,6 +70,8 @@ fn adjacent_probes_morphisms_of_one_network_along_one_schedule() {
     let trials = records(&out);
     // The start, then per decision a main segment and three probes.
     assert_eq!(trials.len(), 1 + 2 * 4, "{trials:?}");
+    // Unvalidated probes are complete trials, not failed ones.
+    assert_eq!(summary(&out)["failed"], 0);
     for t in &trials {
         for key in [
             "id",
