@@ -36,6 +36,7 @@ impl TabularEvaluator {
         Outcome {
             valid_acc: Some(self.valid[cell.index()]),
             train_loss: None,
+            score_loss: None,
             epochs: 12.0,
             seconds: 0.0,
         }

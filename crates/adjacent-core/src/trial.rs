@@ -49,6 +49,10 @@ pub struct Proposal<G> {
     /// Measure the validation accuracy after training (it costs a forward pass per validation
     /// image); a strategy that decides on the training loss can skip it.
     pub validate: bool,
+    /// Measure the mean loss on the first this many validation images after training: a signal
+    /// paired across trials (every trial scored on the same images) that costs a forward pass per
+    /// image.
+    pub score: Option<u64>,
 }
 
 impl<G> Proposal<G> {
@@ -62,6 +66,7 @@ impl<G> Proposal<G> {
             budget: Budget::default(),
             span: None,
             validate: true,
+            score: None,
         }
     }
 
@@ -75,6 +80,7 @@ impl<G> Proposal<G> {
             budget: Budget::default(),
             span: None,
             validate: true,
+            score: None,
         }
     }
 
@@ -102,6 +108,14 @@ impl<G> Proposal<G> {
         }
     }
 
+    /// The same proposal, scored by its mean loss on the first `images` validation images.
+    pub fn scored(self, images: u64) -> Self {
+        Proposal {
+            score: Some(images),
+            ..self
+        }
+    }
+
     /// The same proposal, trained on `images` training images.
     pub fn with_images(self, images: u64) -> Self {
         Proposal {
@@ -123,6 +137,10 @@ pub struct Outcome {
     /// validation (none for tabular evaluations).
     #[serde(default)]
     pub train_loss: Option<f64>,
+    /// Mean loss on the scoring images (the first validation images) after training: the signal of
+    /// a scored proposal.
+    #[serde(default)]
+    pub score_loss: Option<f64>,
     /// Epochs of training the evaluation stands for.
     pub epochs: f64,
     /// Seconds spent (simulated or measured).
@@ -146,6 +164,14 @@ impl<G> Trial<G> {
     pub fn train_loss(&self) -> Option<f64> {
         match self.state {
             TrialState::Complete => self.outcome.and_then(|o| o.train_loss),
+            _ => None,
+        }
+    }
+
+    /// The scoring loss of a complete, scored trial.
+    pub fn score_loss(&self) -> Option<f64> {
+        match self.state {
+            TrialState::Complete => self.outcome.and_then(|o| o.score_loss),
             _ => None,
         }
     }

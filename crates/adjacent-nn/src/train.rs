@@ -283,6 +283,37 @@ pub fn evaluate(
     100.0 * right as f64 / set.len().max(1) as f64
 }
 
+/// Mean cross-entropy of `model` on `set`, with batch norm normalising each batch by its own
+/// statistics, as in training: a network trained for only a few steps is scored by what it has
+/// learned, not by running statistics that have not caught up yet. It runs on the training device
+/// and moves the model's running statistics, so score a model after it is saved.
+pub fn batch_loss(
+    model: &Network,
+    set: &ImageSet,
+    norm: &Normalization,
+    batch: usize,
+    devices: &Devices,
+) -> f64 {
+    let loss_fn = CrossEntropyLossConfig::new().init(&devices.train);
+    let mut total = 0.0;
+    loader::for_each_batch::<()>(
+        set,
+        norm,
+        Plan {
+            batch,
+            shuffle: None,
+            augment: false,
+        },
+        |b| {
+            let (images, labels) = batch_tensors(&b, set, &devices.train);
+            let loss = loss_fn.forward(model.forward(images), labels);
+            total += loss.into_scalar::<f64>() * b.size as f64;
+            ControlFlow::Continue(())
+        },
+    );
+    total / set.len().max(1) as f64
+}
+
 /// Trains `model` on `train` for `config.epochs` epochs (or `config.images` images), evaluating on
 /// `valid` after each epoch.
 /// Returns the trained model, the epochs' reports and how the run ended; a diverged run returns the

@@ -13,7 +13,7 @@ use adjacent_core::strategies::{
     RegularizedEvolution,
 };
 use adjacent_core::strategy::Strategy;
-use adjacent_core::trial::TrialId;
+use adjacent_core::trial::{TrialId, TrialState};
 use adjacent_nn::checkpoint::{self, ModelCard};
 use adjacent_nn::data::Normalization;
 use adjacent_nn::search::{
@@ -561,9 +561,13 @@ fn search_into(
                             (Some(p), false) => format!("~ {p}"),
                             _ => "new".into(),
                         },
-                        match (record.valid_acc, record.tail_loss) {
-                            (Some(a), _) => format!("{a:.2}%"),
-                            (None, Some(l)) if record.reason.is_none() => format!("(loss {l:.3})"),
+                        match (record.state, record.valid_acc, record.score_loss) {
+                            (TrialState::Complete, Some(a), _) => format!("{a:.2}%"),
+                            (TrialState::Complete, None, Some(l)) => format!("(score {l:.3})"),
+                            (TrialState::Complete, None, None) => match record.tail_loss {
+                                Some(l) => format!("(loss {l:.3})"),
+                                None => "-".into(),
+                            },
                             _ => "failed".into(),
                         },
                         record.params,

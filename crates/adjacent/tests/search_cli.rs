@@ -220,6 +220,69 @@ fn adjacent_probes_morphisms_of_one_network_along_one_schedule() {
     }
 }
 
+#[test]
+fn adjacent_with_the_valid_loss_signal_scores_every_probe_on_the_same_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("search");
+    let config = write_config(
+        dir.path(),
+        &format!("{TINY}signal = \"valid_loss\"\nscore_images = 100\n"),
+    );
+    let run = adjacent(&[
+        "search",
+        "--subset",
+        "600",
+        "--valid",
+        "150",
+        "--config",
+        &config,
+        "--budget-flops",
+        TINY_FLOPS,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let trials = records(&out);
+    assert_eq!(trials.len(), 1 + 2 * 4, "{trials:?}");
+    let loss = |t: &Value| t["score_loss"].as_f64().unwrap();
+    for (i, t) in trials.iter().enumerate() {
+        let f = forward(&t["genotype"]);
+        let images = t["images"].as_u64().unwrap();
+        let main = i % 4 == 1;
+        // Probes pay for scoring on 100 validation images (one forward pass each); the main
+        // line's segments are not scored; nothing is validated.
+        let scored = if main { 0 } else { 100 };
+        assert_eq!(
+            t["flops"].as_u64().unwrap(),
+            3 * f * images + f * scored,
+            "{t}"
+        );
+        assert_eq!(t["score_loss"].is_null(), main, "{t}");
+        assert!(t["valid_acc"].is_null());
+        if !main {
+            assert!(loss(t) > 0.0 && loss(t) < 3.0, "{t}");
+        }
+    }
+    for decision in 0..2 {
+        let probes = &trials[2 + 4 * decision..5 + 4 * decision];
+        // The lowest scoring loss wins (the margin is 0), whatever the training losses say.
+        let winner = probes
+            .iter()
+            .min_by(|a, b| loss(a).total_cmp(&loss(b)))
+            .unwrap();
+        let next = match trials.get(5 + 4 * decision) {
+            Some(next) => next["parent"].clone(),
+            None => summary(&out)["final"]["trial"].clone(),
+        };
+        assert_eq!(next, winner["id"]);
+    }
+    assert!(summary(&out)["flops"].as_u64().unwrap() <= 30_000_000_000);
+}
+
 /// Tiny settings for the strategies that train networks from scratch: a 450-image training set
 /// (600 minus 150 for validation), one pass a network.
 const TINY_BASELINES: &str = r#"

@@ -224,6 +224,7 @@ mod tests {
                     outcome: Some(Outcome {
                         valid_acc: Some(acc),
                         train_loss: None,
+                        score_loss: None,
                         epochs: 1.0,
                         seconds: 1.0,
                     }),

@@ -27,6 +27,10 @@ pub enum Signal {
     /// The validation accuracy after each probe (higher wins): one forward pass per validation
     /// image and probe.
     ValidAcc,
+    /// The mean loss on the same `score_images` validation images after each probe (lower wins):
+    /// paired, since every probe is scored on the same images, unlike the training loss of its own
+    /// last batches; a forward pass per scoring image and probe, paid from the probe's compute.
+    ValidLoss,
 }
 
 /// Settings of growing search.
@@ -47,6 +51,8 @@ pub struct GrowingConfig {
     /// or a pool: consolidation).
     pub preserving: f64,
     pub signal: Signal,
+    /// Validation images each probe is scored on, with the `valid_loss` signal.
+    pub score_images: u64,
     /// How much better than the main line's continuation a morphism must do to replace it: the
     /// share of the continuation's training loss it must be below (or of the validation error,
     /// with that signal). A change that only ties costs compute for nothing.
@@ -62,6 +68,7 @@ impl Default for GrowingConfig {
             random_starts: 0,
             preserving: 0.75,
             signal: Signal::TrainLoss,
+            score_images: 512,
             margin: 0.01,
         }
     }
@@ -84,6 +91,12 @@ impl GrowingConfig {
         }
         if !(0.0..=1.0).contains(&self.preserving) {
             return bad("preserving", "must be a probability in [0, 1]");
+        }
+        if self.signal == Signal::ValidLoss && self.score_images == 0 {
+            return bad(
+                "score_images",
+                "must be at least 1 with the valid_loss signal",
+            );
         }
         if !(0.0..1.0).contains(&self.margin) {
             return bad("margin", "must be a share in [0, 1)");
@@ -197,11 +210,24 @@ impl<S: SearchSpace> GrowingSearch<S> {
         })
     }
 
-    /// Training images that spend `share` of the budget on `genotype`.
-    fn images(&self, space: &S, genotype: &S::Genotype, share: f64) -> u64 {
+    /// Training images that spend `share` of the budget on `genotype`, less what scoring it on
+    /// `score` images costs.
+    fn images(&self, space: &S, genotype: &S::Genotype, share: f64, score: u64) -> u64 {
         let forward = space.cost(genotype).flops.max(1);
-        let flops = share * self.plan.horizon as f64;
+        let flops = share * self.plan.horizon as f64 - (forward * score) as f64;
         ((flops / (crate::compute::TRAIN_PASSES * forward) as f64).floor() as u64).max(1)
+    }
+
+    /// Images every probe of a stage is scored on (0 unless the signal is `valid_loss`): the
+    /// setting, but at most what keeps scoring `reference` within a quarter of a probe's compute,
+    /// so that small budgets still train their probes.
+    fn score_images(&self, space: &S, reference: &S::Genotype) -> u64 {
+        if self.config.signal != Signal::ValidLoss {
+            return 0;
+        }
+        let forward = space.cost(reference).flops.max(1);
+        let quarter = self.config.probe * self.plan.horizon as f64 / (4 * forward) as f64;
+        self.config.score_images.min(quarter as u64).max(1)
     }
 
     /// The part of the schedule a segment of `share` of the budget covers from `position`.
@@ -217,11 +243,13 @@ impl<S: SearchSpace> GrowingSearch<S> {
         p: Proposal<S::Genotype>,
         images: u64,
         span: [f64; 2],
+        score: u64,
     ) -> Proposal<S::Genotype> {
         let p = p.with_images(images).within(span);
         match self.config.signal {
             Signal::TrainLoss => p.unvalidated(),
             Signal::ValidAcc => p,
+            Signal::ValidLoss => p.unvalidated().scored(score),
         }
     }
 
@@ -233,6 +261,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
                 let start = self.plan.start.clone();
                 self.seen.insert(space.key(&start));
                 let span = self.span(0.0, probe);
+                let score = self.score_images(space, &start);
                 let mut fresh = vec![start];
                 for _ in 0..self.config.random_starts {
                     if let Some(g) = sample_unseen(space, &self.seen, true, rng) {
@@ -241,15 +270,15 @@ impl<S: SearchSpace> GrowingSearch<S> {
                     }
                 }
                 for g in fresh {
-                    let images = self.images(space, &g, probe);
-                    let p = self.probe(Proposal::fresh(g), images, span);
+                    let images = self.images(space, &g, probe, score);
+                    let p = self.probe(Proposal::fresh(g), images, span, score);
                     self.queue.push_back(p);
                 }
             }
             Stage::Main(_) => {
                 let head = self.head.clone().expect("a main line after the start");
                 let span = self.span(head.position, self.main);
-                let images = self.images(space, &head.genotype, self.main);
+                let images = self.images(space, &head.genotype, self.main, 0);
                 let p = Proposal::child(head.genotype.clone(), head.trial, "continue")
                     .inheriting()
                     .with_images(images)
@@ -260,14 +289,16 @@ impl<S: SearchSpace> GrowingSearch<S> {
             Stage::Decide(_) => {
                 let head = self.head.clone().expect("a main line after the start");
                 let span = self.span(head.position, probe);
-                let images = self.images(space, &head.genotype, probe);
+                let score = self.score_images(space, &head.genotype);
+                let images = self.images(space, &head.genotype, probe, score);
                 let continuation =
                     Proposal::child(head.genotype.clone(), head.trial, "continue").inheriting();
-                self.queue.push_back(self.probe(continuation, images, span));
+                self.queue
+                    .push_back(self.probe(continuation, images, span, score));
                 for (mv, child) in self.children(space, &head.genotype, rng) {
-                    let images = self.images(space, &child, probe);
+                    let images = self.images(space, &child, probe, score);
                     let p = Proposal::child(child, head.trial, mv).inheriting();
-                    self.queue.push_back(self.probe(p, images, span));
+                    self.queue.push_back(self.probe(p, images, span, score));
                 }
             }
             Stage::Done => {}
@@ -321,9 +352,9 @@ impl<S: SearchSpace> GrowingSearch<S> {
     /// Ends the current stage: the best of its trials becomes the main line; a morphism replaces
     /// the continuation (asked first) only if it beats it by the margin.
     fn close_stage(&mut self) {
-        // Lower is better: the training loss, or the validation error.
+        // Lower is better: a loss, or the validation error.
         let cost = |v: f64| match self.config.signal {
-            Signal::TrainLoss => v,
+            Signal::TrainLoss | Signal::ValidLoss => v,
             Signal::ValidAcc => 100.0 - v,
         };
         let mut best: Option<(usize, f64)> = None;
@@ -398,6 +429,7 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
             (Stage::Main(_), _) => (trial.state == TrialState::Complete).then_some(0.0),
             (_, Signal::TrainLoss) => trial.train_loss(),
             (_, Signal::ValidAcc) => trial.valid_acc(),
+            (_, Signal::ValidLoss) => trial.score_loss(),
         };
         let signal = signal.filter(|v| v.is_finite());
         self.told.push((trial.id, signal));
@@ -462,6 +494,7 @@ mod tests {
                 outcome: Some(Outcome {
                     valid_acc: None,
                     train_loss: Some(loss(&p, id)),
+                    score_loss: p.score.map(|_| loss(&p, id)),
                     epochs: 1.0,
                     seconds: 1.0,
                 }),
@@ -541,6 +574,106 @@ mod tests {
             (position - (0.3 - config.waste()) / lineage).abs() < 1e-9,
             "{position}"
         );
+    }
+
+    #[test]
+    fn with_the_valid_loss_signal_probes_are_scored_within_their_compute() {
+        let space = space();
+        let config = GrowingConfig {
+            signal: Signal::ValidLoss,
+            random_starts: 2,
+            ..Default::default()
+        };
+        let mut s = GrowingSearch::new(4, config, plan()).unwrap();
+        // Only the scoring loss may decide: the training loss says the opposite.
+        let history = drive(&mut s, &space, |p, _| match p.genotype == plan().start {
+            true => 0.5,
+            false => 0.9,
+        });
+        let history: History = history
+            .into_iter()
+            .map(|(p, mut t)| {
+                let o = t.outcome.as_mut().unwrap();
+                o.train_loss = o.train_loss.map(|l| 1.4 - l);
+                (p, t)
+            })
+            .collect();
+        let mut replayed = GrowingSearch::new(4, config, plan()).unwrap();
+        let trials: Vec<Trial<NetworkArch>> = history.iter().map(|h| h.1.clone()).collect();
+        replay(&mut replayed, &space, &trials).unwrap();
+        let last = trials.len() as u64;
+        assert_eq!(replayed.incumbent(), Some(TrialId(last - 3)));
+        for (p, _) in &history {
+            let main = p.mutation.as_deref() == Some("continue") && p.score.is_none();
+            if main {
+                continue;
+            }
+            // The plan's probes are long enough for the whole scoring set.
+            assert_eq!(p.score, Some(config.score_images));
+            assert!(!p.validate);
+            let forward = space.cost(&p.genotype).flops;
+            let flops = 3 * forward * p.budget.images.unwrap() + forward * config.score_images;
+            let short = config.probe * plan().horizon as f64 - flops as f64;
+            assert!(short >= 0.0 && short < (3 * forward) as f64, "{short}");
+        }
+        // Two random starts beside the start network, all scored.
+        assert_eq!(
+            history[..3].iter().filter(|h| h.0.parent.is_none()).count(),
+            3
+        );
+        assert!(
+            GrowingSearch::<GrownSpace>::new(
+                0,
+                GrowingConfig {
+                    score_images: 0,
+                    ..config
+                },
+                plan()
+            )
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("score_images")
+        );
+    }
+
+    #[test]
+    fn on_a_small_budget_scoring_keeps_to_a_quarter_of_a_probe_and_pairs_its_probes() {
+        let space = space();
+        let config = GrowingConfig {
+            signal: Signal::ValidLoss,
+            random_starts: 2,
+            ..Default::default()
+        };
+        let horizon = 100_000_000_000;
+        let small = GrowthPlan {
+            horizon,
+            search: horizon * 3 / 10,
+            ..plan()
+        };
+        let mut s = GrowingSearch::new(4, config, small).unwrap();
+        let history = drive(&mut s, &space, |_, id| 1.0 + (id % 3) as f64 * 0.1)
+            .into_iter()
+            .map(|h| h.0)
+            .collect::<Vec<_>>();
+        let mut stages: Vec<Vec<&Proposal<NetworkArch>>> = Vec::new();
+        for p in history.iter().filter(|p| p.score.is_some()) {
+            match stages.last_mut() {
+                Some(stage) if stage[0].span == p.span => stage.push(p),
+                _ => stages.push(vec![p]),
+            }
+        }
+        assert_eq!(stages.len(), 1 + config.decisions);
+        for stage in stages {
+            let score = stage[0].score.unwrap();
+            assert!(score < config.score_images, "{score}");
+            // The first probe of a stage is the reference: its scoring is a quarter of a probe.
+            let forward = space.cost(&stage[0].genotype).flops;
+            let quarter = config.probe * horizon as f64 / 4.0;
+            assert!((forward * score) as f64 <= quarter);
+            assert!((forward * (score + 1)) as f64 > quarter);
+            assert!(stage.iter().all(|p| p.score == Some(score)));
+        }
     }
 
     fn main_trial(history: &History, i: usize) -> TrialId {

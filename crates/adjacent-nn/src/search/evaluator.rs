@@ -119,14 +119,23 @@ impl SearchData {
         arch.cost(self.train.height).flops
     }
 
-    /// FLOPs of training `arch` on `images` images, and of validating it once if `validate`.
-    pub fn trial_flops(&self, arch: &NetworkArch, images: usize, validate: bool) -> u64 {
-        let forward = self.forward_flops(arch);
-        let validation = match validate {
+    /// FLOPs of training `proposal`'s network on `images` images, and of validating and scoring it
+    /// as it asks.
+    pub fn trial_flops(&self, proposal: &Proposal<NetworkArch>, images: usize) -> u64 {
+        let forward = self.forward_flops(&proposal.genotype);
+        let validation = match proposal.validate {
             true => compute::eval_flops(forward, self.valid.len() as u64),
             false => 0,
         };
-        compute::training_flops(forward, images as u64) + validation
+        let score = compute::eval_flops(forward, self.score_images(proposal) as u64);
+        compute::training_flops(forward, images as u64) + validation + score
+    }
+
+    /// Validation images a proposal is scored on: as many as it asks, at most all of them.
+    pub fn score_images(&self, proposal: &Proposal<NetworkArch>) -> usize {
+        proposal
+            .score
+            .map_or(0, |n| (n as usize).min(self.valid.len()))
     }
 }
 
@@ -166,6 +175,10 @@ pub struct TrialRecord {
     /// Mean training loss over the last quarter of the trial's steps: the search signal of
     /// strategies that decide without validating.
     pub tail_loss: Option<f64>,
+    /// Mean loss on the first validation images after training, for a scored trial: the paired
+    /// signal of `adjacent`'s probes.
+    #[serde(default)]
+    pub score_loss: Option<f64>,
     /// Validation accuracy (none when the trial failed or was not validated).
     pub valid_acc: Option<f64>,
     pub params: u64,
@@ -188,6 +201,7 @@ impl TrialRecord {
             outcome: (self.state == TrialState::Complete).then_some(Outcome {
                 valid_acc: self.valid_acc,
                 train_loss: self.tail_loss,
+                score_loss: self.score_loss,
                 epochs: self.epochs,
                 seconds: self.seconds,
             }),
@@ -384,6 +398,7 @@ impl Evaluator<'_> {
             last_loss: None,
             train_loss: None,
             tail_loss: None,
+            score_loss: None,
             valid_acc: None,
             params: proposal.genotype.params(),
             images_total: 0,
@@ -426,6 +441,19 @@ impl Evaluator<'_> {
                     record.flops += compute::eval_flops(forward, self.data.valid.len() as u64);
                 }
                 self.store.put(id, &trained.model, &proposal.genotype)?;
+                // Scored after it is saved: scoring moves batch norm's running statistics.
+                let score = self.data.score_images(proposal);
+                if score > 0 {
+                    let set = self.data.valid.select(&(0..score).collect::<Vec<_>>());
+                    record.score_loss = Some(train::batch_loss(
+                        &trained.model,
+                        &set,
+                        &self.data.norm,
+                        self.recipe.batch,
+                        &self.devices,
+                    ));
+                    record.flops += compute::eval_flops(forward, score as u64);
+                }
                 record.state = TrialState::Complete;
             }
             end @ RunEnd::Diverged { .. } => {

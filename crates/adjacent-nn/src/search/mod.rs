@@ -149,9 +149,7 @@ pub fn run(
             Err(e) => break format!("the strategy stopped: {e}"),
         };
         let images = evaluator.images_asked(&proposal);
-        let flops = evaluator
-            .data
-            .trial_flops(&proposal.genotype, images, proposal.validate);
+        let flops = evaluator.data.trial_flops(&proposal, images);
         let cannot_fit = |what: String, budget: String| {
             Err(NnError::InvalidSetting {
                 field: stop.flag().into(),
