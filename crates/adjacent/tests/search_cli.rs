@@ -8,7 +8,8 @@ use adjacent_core::network::NetworkArch;
 use common::{adjacent, fails};
 use serde_json::Value;
 
-/// Tiny networks and budgets: the start network at width 4, two decisions of two morphisms each.
+/// Tiny networks and budgets: the start network at width 4 (no random starts), two decisions of
+/// two morphisms each.
 const TINY: &str = r#"
 start_channels = 4
 
@@ -23,6 +24,7 @@ batch = 64
 decisions = 2
 children = 2
 probe = 0.06
+random_starts = 0
 preserving = 0.75
 margin = 0.0
 "#;
@@ -221,12 +223,14 @@ fn adjacent_probes_morphisms_of_one_network_along_one_schedule() {
 }
 
 #[test]
-fn adjacent_with_the_valid_loss_signal_scores_every_probe_on_the_same_images() {
+fn adjacent_with_random_starts_and_the_valid_loss_signal_scores_every_probe_on_the_same_images() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("search");
+    // The default three random starts.
+    let tiny = TINY.replace("random_starts = 0\n", "");
     let config = write_config(
         dir.path(),
-        &format!("{TINY}signal = \"valid_loss\"\nscore_images = 100\n"),
+        &format!("{tiny}signal = \"valid_loss\"\nscore_images = 100\n"),
     );
     let run = adjacent(&[
         "search",
@@ -247,12 +251,15 @@ fn adjacent_with_the_valid_loss_signal_scores_every_probe_on_the_same_images() {
         String::from_utf8_lossy(&run.stderr)
     );
     let trials = records(&out);
-    assert_eq!(trials.len(), 1 + 2 * 4, "{trials:?}");
+    // Four networks from scratch (the start and three random ones), then per decision a main
+    // segment and three probes.
+    assert_eq!(trials.len(), 4 + 2 * 4, "{trials:?}");
+    assert!(trials[..4].iter().all(|t| t["parent"].is_null()));
     let loss = |t: &Value| t["score_loss"].as_f64().unwrap();
     for (i, t) in trials.iter().enumerate() {
         let f = forward(&t["genotype"]);
         let images = t["images"].as_u64().unwrap();
-        let main = i % 4 == 1;
+        let main = i >= 4 && i % 4 == 0;
         // Probes pay for scoring on 100 validation images (one forward pass each); the main
         // line's segments are not scored; nothing is validated.
         let scored = if main { 0 } else { 100 };
@@ -267,14 +274,17 @@ fn adjacent_with_the_valid_loss_signal_scores_every_probe_on_the_same_images() {
             assert!(loss(t) > 0.0 && loss(t) < 3.0, "{t}");
         }
     }
-    for decision in 0..2 {
-        let probes = &trials[2 + 4 * decision..5 + 4 * decision];
+    for stage in 0..3 {
+        let probes = match stage {
+            0 => &trials[..4],
+            d => &trials[1 + 4 * d..4 + 4 * d],
+        };
         // The lowest scoring loss wins (the margin is 0), whatever the training losses say.
         let winner = probes
             .iter()
             .min_by(|a, b| loss(a).total_cmp(&loss(b)))
             .unwrap();
-        let next = match trials.get(5 + 4 * decision) {
+        let next = match trials.get(4 + 4 * stage) {
             Some(next) => next["parent"].clone(),
             None => summary(&out)["final"]["trial"].clone(),
         };

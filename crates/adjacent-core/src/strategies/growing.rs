@@ -65,7 +65,7 @@ impl Default for GrowingConfig {
             decisions: 3,
             children: 2,
             probe: 0.015,
-            random_starts: 0,
+            random_starts: 3,
             preserving: 0.75,
             signal: Signal::TrainLoss,
             score_images: 512,
@@ -470,6 +470,14 @@ mod tests {
 
     type History = Vec<(Proposal<NetworkArch>, Trial<NetworkArch>)>;
 
+    /// The defaults without random starts: the first decision probes the start network alone.
+    fn one_start() -> GrowingConfig {
+        GrowingConfig {
+            random_starts: 0,
+            ..Default::default()
+        }
+    }
+
     /// Runs a search to its end, telling each proposal (with its trial number) the training loss
     /// `loss` gives it.
     fn drive(
@@ -520,7 +528,7 @@ mod tests {
     #[test]
     fn the_main_line_follows_one_schedule_and_probes_cost_the_same() {
         let space = space();
-        let config = GrowingConfig::default();
+        let config = one_start();
         let (s, history) = run(config);
         // Start, then per decision a main segment and a continuation with two children.
         assert_eq!(history.len(), 1 + 3 * (1 + 3));
@@ -684,7 +692,7 @@ mod tests {
     fn a_search_where_nothing_pays_delivers_its_start_network() {
         let space = space();
         let mut s = GrowingSearch::new(3, GrowingConfig::default(), plan()).unwrap();
-        // Every change of the network loses.
+        // Every random start and every change of the network loses.
         let history = drive(&mut s, &space, |p, _| match p.genotype == plan().start {
             true => 0.5,
             false => 0.9,
@@ -695,11 +703,39 @@ mod tests {
     }
 
     #[test]
+    fn by_default_three_random_networks_are_probed_against_the_start_and_the_best_goes_on() {
+        let space = space();
+        let mut s = GrowingSearch::new(6, GrowingConfig::default(), plan()).unwrap();
+        // The second random network learns fastest.
+        let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
+            (None, 2) => 0.3,
+            _ => 0.5,
+        });
+        let starts: Vec<_> = history
+            .iter()
+            .take_while(|h| h.0.parent.is_none())
+            .collect();
+        assert_eq!(starts.len(), 4);
+        assert_eq!(starts[0].0.genotype, plan().start);
+        // Each from scratch, through the same part of the schedule, with the same compute.
+        for (p, _) in &starts {
+            assert!(!p.inherit && p.span == starts[0].0.span);
+            let forward = space.cost(&p.genotype).flops;
+            let short =
+                0.015 * plan().horizon as f64 - (3 * forward * p.budget.images.unwrap()) as f64;
+            assert!(short >= 0.0 && short < (3 * forward) as f64, "{short}");
+        }
+        let main = &history[4].0;
+        assert_eq!(main.parent, Some(TrialId(2)));
+        assert_eq!(main.genotype, starts[2].0.genotype);
+    }
+
+    #[test]
     fn a_morphism_that_only_ties_does_not_replace_the_main_line() {
         let space = space();
         let config = GrowingConfig {
             decisions: 1,
-            ..Default::default()
+            ..one_start()
         };
         for (child_loss, child_wins) in [(0.498, false), (0.49, true)] {
             let mut s = GrowingSearch::new(5, config, plan()).unwrap();
