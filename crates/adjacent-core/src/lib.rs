@@ -3,6 +3,7 @@
 //! here.
 
 pub mod bench;
+pub mod cell;
 pub mod compute;
 pub mod error;
 pub mod morphism;

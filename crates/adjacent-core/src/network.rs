@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cell::{Cell, Op};
 use crate::error::CoreError;
 use crate::space::StaticCost;
-use crate::spaces::nb201::{Cell, Op};
 
 /// Number of stages in the skeleton; a residual reduction block joins consecutive stages and
 /// doubles the width.
