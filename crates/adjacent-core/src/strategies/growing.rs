@@ -62,7 +62,7 @@ pub struct GrowingConfig {
 impl Default for GrowingConfig {
     fn default() -> Self {
         GrowingConfig {
-            decisions: 3,
+            decisions: 0,
             children: 2,
             probe: 0.015,
             random_starts: 3,
@@ -470,11 +470,19 @@ mod tests {
 
     type History = Vec<(Proposal<NetworkArch>, Trial<NetworkArch>)>;
 
-    /// The defaults without random starts: the first decision probes the start network alone.
+    /// Three decisions (the default has none) and the other settings at their defaults.
+    fn deciding() -> GrowingConfig {
+        GrowingConfig {
+            decisions: 3,
+            ..Default::default()
+        }
+    }
+
+    /// Three decisions without random starts: the first decision probes the start network alone.
     fn one_start() -> GrowingConfig {
         GrowingConfig {
             random_starts: 0,
-            ..Default::default()
+            ..deciding()
         }
     }
 
@@ -590,7 +598,7 @@ mod tests {
         let config = GrowingConfig {
             signal: Signal::ValidLoss,
             random_starts: 2,
-            ..Default::default()
+            ..deciding()
         };
         let mut s = GrowingSearch::new(4, config, plan()).unwrap();
         // Only the scoring loss may decide: the training loss says the opposite.
@@ -651,7 +659,7 @@ mod tests {
         let config = GrowingConfig {
             signal: Signal::ValidLoss,
             random_starts: 2,
-            ..Default::default()
+            ..deciding()
         };
         let horizon = 100_000_000_000;
         let small = GrowthPlan {
@@ -691,7 +699,7 @@ mod tests {
     #[test]
     fn a_search_where_nothing_pays_delivers_its_start_network() {
         let space = space();
-        let mut s = GrowingSearch::new(3, GrowingConfig::default(), plan()).unwrap();
+        let mut s = GrowingSearch::new(3, deciding(), plan()).unwrap();
         // Every random start and every change of the network loses.
         let history = drive(&mut s, &space, |p, _| match p.genotype == plan().start {
             true => 0.5,
@@ -703,9 +711,9 @@ mod tests {
     }
 
     #[test]
-    fn by_default_three_random_networks_are_probed_against_the_start_and_the_best_goes_on() {
+    fn three_random_networks_are_probed_against_the_start_and_the_best_goes_on() {
         let space = space();
-        let mut s = GrowingSearch::new(6, GrowingConfig::default(), plan()).unwrap();
+        let mut s = GrowingSearch::new(6, deciding(), plan()).unwrap();
         // The second random network learns fastest.
         let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
             (None, 2) => 0.3,
@@ -728,6 +736,21 @@ mod tests {
         let main = &history[4].0;
         assert_eq!(main.parent, Some(TrialId(2)));
         assert_eq!(main.genotype, starts[2].0.genotype);
+    }
+
+    #[test]
+    fn by_default_the_best_of_four_starts_is_the_search_s_choice() {
+        let space = space();
+        let mut s = GrowingSearch::new(6, GrowingConfig::default(), plan()).unwrap();
+        let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
+            (None, 3) => 0.3,
+            _ => 0.5,
+        });
+        // The start and three random networks, each on 1.5% of the budget; nothing else: the
+        // winner trains on with everything left, in the final phase.
+        assert_eq!(history.len(), 4);
+        assert!(history.iter().all(|h| h.0.parent.is_none()));
+        assert_eq!(s.incumbent(), Some(TrialId(3)));
     }
 
     #[test]
@@ -754,11 +777,11 @@ mod tests {
     #[test]
     fn reproducible_and_resumable() {
         let space = space();
-        let (_, a) = run(GrowingConfig::default());
-        let (_, b) = run(GrowingConfig::default());
+        let (_, a) = run(deciding());
+        let (_, b) = run(deciding());
         assert_eq!(a, b);
         let trials: Vec<Trial<NetworkArch>> = a.iter().map(|h| h.1.clone()).collect();
-        let mut fresh = GrowingSearch::new(9, GrowingConfig::default(), plan()).unwrap();
+        let mut fresh = GrowingSearch::new(9, deciding(), plan()).unwrap();
         replay(&mut fresh, &space, &trials[..7]).unwrap();
         assert_eq!(fresh.ask(&space).unwrap(), a[7].0);
     }
