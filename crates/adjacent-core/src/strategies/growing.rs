@@ -7,8 +7,10 @@
 //! and train for a short probe beside its own continuation, each with the same compute and through
 //! the same part of the schedule (GradMax keeps one schedule through growth); the best of them
 //! becomes the main line and the others are forgotten. So a search costs only its losing probes:
-//! when no change pays, it delivers the network it started from, trained almost as long. The first
-//! decision may also probe random networks against the start network.
+//! when no change pays, it delivers the network it started from, trained almost as long. First,
+//! random networks are probed against the start network at equal compute (by default three, and
+//! no decisions after: measured, the random starts pay at the budgets of a CPU and the decisions
+//! do not).
 
 use rand::RngExt;
 
