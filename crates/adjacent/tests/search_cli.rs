@@ -39,7 +39,12 @@ fn write_config(dir: &Path, text: &str) -> String {
 }
 
 fn tiny_search(dir: &Path, out: &str, extra: &[&str]) -> std::process::Output {
-    let config = write_config(dir, TINY);
+    search_with(dir, TINY, out, extra)
+}
+
+/// A search of 600 built-in images (150 for validation) with the settings `config`.
+fn search_with(dir: &Path, config: &str, out: &str, extra: &[&str]) -> std::process::Output {
+    let config = write_config(dir, config);
     let mut args = vec![
         "search", "--subset", "600", "--valid", "150", "--config", &config, "--out", out,
     ];
@@ -228,23 +233,13 @@ fn adjacent_with_random_starts_and_the_valid_loss_signal_scores_every_probe_on_t
     let out = dir.path().join("search");
     // The default three random starts.
     let tiny = TINY.replace("random_starts = 0\n", "");
-    let config = write_config(
+    let config = format!("{tiny}signal = \"valid_loss\"\nscore_images = 100\n");
+    let run = search_with(
         dir.path(),
-        &format!("{tiny}signal = \"valid_loss\"\nscore_images = 100\n"),
-    );
-    let run = adjacent(&[
-        "search",
-        "--subset",
-        "600",
-        "--valid",
-        "150",
-        "--config",
         &config,
-        "--budget-flops",
-        TINY_FLOPS,
-        "--out",
         out.to_str().unwrap(),
-    ]);
+        &["--budget-flops", TINY_FLOPS],
+    );
     assert!(
         run.status.success(),
         "{}",
