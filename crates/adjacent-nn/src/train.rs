@@ -256,6 +256,23 @@ fn correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
     predicted.equal(labels).int().sum().into_scalar::<i64>() as usize
 }
 
+/// Runs `f` on every batch of `set` in order, without augmentation: the passes that score a model.
+fn in_order(set: &ImageSet, norm: &Normalization, batch: usize, mut f: impl FnMut(Batch)) {
+    loader::for_each_batch::<()>(
+        set,
+        norm,
+        Plan {
+            batch,
+            shuffle: None,
+            augment: false,
+        },
+        |b| {
+            f(b);
+            ControlFlow::Continue(())
+        },
+    );
+}
+
 /// Accuracy (%) of `model` on `set`, in evaluation mode (batch norm uses its running statistics).
 pub fn evaluate(
     model: &Network,
@@ -266,20 +283,10 @@ pub fn evaluate(
 ) -> f64 {
     let model = model.valid();
     let mut right = 0usize;
-    loader::for_each_batch::<()>(
-        set,
-        norm,
-        Plan {
-            batch,
-            shuffle: None,
-            augment: false,
-        },
-        |b| {
-            let (images, labels) = batch_tensors(&b, set, &devices.plain);
-            right += correct(model.forward(images), labels);
-            ControlFlow::Continue(())
-        },
-    );
+    in_order(set, norm, batch, |b| {
+        let (images, labels) = batch_tensors(&b, set, &devices.plain);
+        right += correct(model.forward(images), labels);
+    });
     100.0 * right as f64 / set.len().max(1) as f64
 }
 
@@ -296,21 +303,11 @@ pub fn batch_loss(
 ) -> f64 {
     let loss_fn = CrossEntropyLossConfig::new().init(&devices.train);
     let mut total = 0.0;
-    loader::for_each_batch::<()>(
-        set,
-        norm,
-        Plan {
-            batch,
-            shuffle: None,
-            augment: false,
-        },
-        |b| {
-            let (images, labels) = batch_tensors(&b, set, &devices.train);
-            let loss = loss_fn.forward(model.forward(images), labels);
-            total += loss.into_scalar::<f64>() * b.size as f64;
-            ControlFlow::Continue(())
-        },
-    );
+    in_order(set, norm, batch, |b| {
+        let (images, labels) = batch_tensors(&b, set, &devices.train);
+        let loss = loss_fn.forward(model.forward(images), labels);
+        total += loss.into_scalar::<f64>() * b.size as f64;
+    });
     total / set.len().max(1) as f64
 }
 

@@ -480,6 +480,15 @@ mod tests {
         }
     }
 
+    /// Three decisions, two random starts, and probes scored on validation images.
+    fn scored() -> GrowingConfig {
+        GrowingConfig {
+            signal: Signal::ValidLoss,
+            random_starts: 2,
+            ..deciding()
+        }
+    }
+
     /// Three decisions without random starts: the first decision probes the start network alone.
     fn one_start() -> GrowingConfig {
         GrowingConfig {
@@ -597,11 +606,7 @@ mod tests {
     #[test]
     fn with_the_valid_loss_signal_probes_are_scored_within_their_compute() {
         let space = space();
-        let config = GrowingConfig {
-            signal: Signal::ValidLoss,
-            random_starts: 2,
-            ..deciding()
-        };
+        let config = scored();
         let mut s = GrowingSearch::new(4, config, plan()).unwrap();
         // Only the scoring loss may decide: the training loss says the opposite.
         let history = drive(&mut s, &space, |p, _| match p.genotype == plan().start {
@@ -658,11 +663,7 @@ mod tests {
     #[test]
     fn on_a_small_budget_scoring_keeps_to_a_quarter_of_a_probe_and_pairs_its_probes() {
         let space = space();
-        let config = GrowingConfig {
-            signal: Signal::ValidLoss,
-            random_starts: 2,
-            ..deciding()
-        };
+        let config = scored();
         let horizon = 100_000_000_000;
         let small = GrowthPlan {
             horizon,
