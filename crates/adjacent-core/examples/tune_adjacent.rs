@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let s = bench_with(
                 setup,
                 "adjacent",
-                &|seed| Box::new(AdjacentSearch::new(seed, config)),
+                &|seed| Ok(Box::new(AdjacentSearch::new(seed, config)?)),
                 &|| {},
             )?;
             valid += &format!(" {:>9.3}", mean_std(s.runs.iter().map(|r| r.best_valid)).0);

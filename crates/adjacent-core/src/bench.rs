@@ -7,8 +7,8 @@ use crate::error::CoreError;
 use crate::space::SearchSpace;
 use crate::spaces::nb201::Nb201Space;
 use crate::strategy::{Strategy, StrategyKind, derive_seed};
+use crate::study::{MakeStrategy, MemoryStorage, Stop, Storage, Study};
 use crate::tabular::{Judge, TabularEvaluator};
-use crate::trial::{Trial, TrialId, TrialState};
 
 /// One run of one strategy.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,37 +25,37 @@ pub struct RunResult {
     pub distinct_cells: usize,
 }
 
-/// Runs `strategy` for `queries` queries against the table.
+/// Runs the strategy `make` builds for `queries` queries against the table, through a study in
+/// memory (the loop every search runs).
 pub fn run_once(
     space: &Nb201Space,
-    strategy: &mut dyn Strategy<Nb201Space>,
+    make: MakeStrategy<'_, Nb201Space>,
     evaluator: &TabularEvaluator,
     judge: &Judge,
     queries: usize,
 ) -> Result<RunResult, CoreError> {
+    let mut storage = MemoryStorage::default();
+    Study::new(
+        space,
+        make,
+        evaluator,
+        Stop::Trials(queries as u64),
+        "bench",
+    )?
+    .run(&mut storage, &mut |_| {})?;
+    let history = storage.history()?;
     let mut best: Option<(f64, f64, usize)> = None;
     let mut curve = Vec::with_capacity(queries);
     let mut keys = std::collections::HashSet::new();
-    for q in 0..queries {
-        let proposal = strategy.ask(space)?;
-        let outcome = evaluator.query(&proposal.genotype);
-        let valid = outcome
-            .valid_acc
-            .expect("a table holds every cell's accuracy");
-        keys.insert(space.key(&proposal.genotype));
-        if best.is_none_or(|(v, _, _)| valid > v) {
-            best = Some((valid, judge.test_acc(&proposal.genotype), q + 1));
+    for (q, stored) in history.iter().enumerate() {
+        let trial = &stored.trial;
+        keys.insert(space.key(&trial.genotype));
+        if let Some(valid) = trial.valid_acc()
+            && best.is_none_or(|(v, _, _)| valid > v)
+        {
+            best = Some((valid, judge.test_acc(&trial.genotype), q + 1));
         }
-        curve.push(best.expect("set above").1);
-        let trial = Trial {
-            id: TrialId(q as u64),
-            genotype: proposal.genotype,
-            parent: proposal.parent,
-            mutation: proposal.mutation,
-            state: TrialState::Complete,
-            outcome: Some(outcome),
-        };
-        strategy.tell(space, &trial);
+        curve.push(best.map_or(f64::NAN, |b| b.1));
     }
     let (best_valid, judged, queries_to_best) = best.ok_or_else(|| CoreError::InvalidSetting {
         field: "queries".into(),
@@ -147,7 +147,7 @@ pub fn bench(
 pub fn bench_with(
     setup: BenchSetup<'_>,
     name: &str,
-    make: &(dyn Fn(u64) -> Box<dyn Strategy<Nb201Space>> + Sync),
+    make: &(dyn Fn(u64) -> Result<Box<dyn Strategy<Nb201Space>>, CoreError> + Sync),
     on_run_done: &(dyn Fn() + Sync),
 ) -> Result<StrategySummary, CoreError> {
     let BenchSetup {
@@ -162,8 +162,14 @@ pub fn bench_with(
     let results: Vec<RunResult> = (0..runs)
         .into_par_iter()
         .map(|r| {
-            let mut strategy = make(derive_seed(seed, r as u64));
-            let result = run_once(space, strategy.as_mut(), evaluator, judge, queries);
+            let seed = derive_seed(seed, r as u64);
+            let result = run_once(
+                space,
+                Box::new(move || make(seed)),
+                evaluator,
+                judge,
+                queries,
+            );
             on_run_done();
             result
         })

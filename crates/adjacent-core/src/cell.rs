@@ -82,6 +82,20 @@ pub struct Cell {
     ops: [Op; EDGE_COUNT],
 }
 
+/// A cell is written as its cell string.
+impl serde::Serialize for Cell {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cell {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl Cell {
     /// A cell from its six operations, in the order of [`EDGES`].
     pub fn new(ops: [Op; EDGE_COUNT]) -> Cell {

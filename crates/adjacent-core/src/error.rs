@@ -77,4 +77,20 @@ pub enum CoreError {
     /// A strategy has nothing left to propose.
     #[error("strategy {strategy:?} has no unseen genotype left to propose")]
     Exhausted { strategy: String },
+
+    /// A study's storage failed (a database, a file).
+    #[error("storage: {0}")]
+    Storage(#[source] BoxError),
+
+    /// An evaluator could not evaluate a trial at all (a trial whose training fails is recorded as
+    /// failed instead).
+    #[error("trial {trial}: {source}")]
+    Evaluation {
+        trial: u64,
+        #[source]
+        source: BoxError,
+    },
 }
+
+/// An error of another layer (a database, a training run), carried through core.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -13,6 +13,7 @@ pub mod space;
 pub mod spaces;
 pub mod strategies;
 pub mod strategy;
+pub mod study;
 pub mod tabular;
 pub mod trial;
 

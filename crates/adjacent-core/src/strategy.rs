@@ -27,6 +27,12 @@ pub trait Strategy<S: SearchSpace>: Send {
     /// Hears a finished trial (complete, failed or pruned), in the order trials were proposed.
     fn tell(&mut self, space: &S, trial: &Trial<S::Genotype>);
 
+    /// True when the strategy cannot propose until trials it proposed have been told (a strategy
+    /// that decides a stage at a time); asynchronous strategies never wait.
+    fn waiting(&self) -> bool {
+        false
+    }
+
     /// The trial whose network the strategy would deliver now, when it decides that itself;
     /// `None` leaves it to the complete trial with the best validation accuracy.
     fn incumbent(&self) -> Option<TrialId> {
@@ -161,15 +167,18 @@ impl StrategyKind {
     }
 
     /// A new strategy of this kind with its default settings.
-    pub fn build<S: SearchSpace + 'static>(self, seed: u64) -> Box<dyn Strategy<S>> {
-        match self {
+    pub fn build<S: SearchSpace + 'static>(
+        self,
+        seed: u64,
+    ) -> Result<Box<dyn Strategy<S>>, CoreError> {
+        Ok(match self {
             StrategyKind::Random => Box::new(RandomSearch::new(seed)),
             StrategyKind::Evolution => {
-                Box::new(RegularizedEvolution::new(seed, Default::default()))
+                Box::new(RegularizedEvolution::new(seed, Default::default())?)
             }
             StrategyKind::Local => Box::new(LocalSearch::new(seed)),
-            StrategyKind::Adjacent => Box::new(AdjacentSearch::new(seed, Default::default())),
-        }
+            StrategyKind::Adjacent => Box::new(AdjacentSearch::new(seed, Default::default())?),
+        })
     }
 }
 

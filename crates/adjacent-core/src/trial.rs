@@ -130,57 +130,162 @@ impl<G> Proposal<G> {
 /// What an evaluation returns: the search signal and what it cost. It holds no accuracy that a
 /// search is judged by: nothing a strategy sees can carry it.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Outcome {
     /// Validation accuracy in percent: the search signal (none when the trial was not validated).
     pub valid_acc: Option<f64>,
+    /// Mean training loss over the trial.
+    pub train_loss: Option<f64>,
     /// Mean training loss over the last quarter of the trial's steps: a signal that costs no
     /// validation (none for tabular evaluations).
-    #[serde(default)]
-    pub train_loss: Option<f64>,
+    pub tail_loss: Option<f64>,
     /// Mean loss on the scoring images (the first validation images) after training: the signal of
     /// a scored proposal.
-    #[serde(default)]
     pub score_loss: Option<f64>,
+    /// Loss of the first training step: near the parent's last loss for an inheriting child.
+    pub first_loss: Option<f64>,
+    /// Mean loss of the last steps of training.
+    pub last_loss: Option<f64>,
+    /// For an inheriting trial: whether it started with exactly its parent's function.
+    pub function_preserving: Option<bool>,
+    /// Peak learning rate of the trial's schedule.
+    pub lr: Option<f64>,
+    /// Parameters of the network.
+    pub params: Option<u64>,
     /// Epochs of training the evaluation stands for.
     pub epochs: f64,
+    /// Training images passed forward and backward.
+    pub images: u64,
+    /// Compute of the trial (training, validation and scoring) in FLOPs of the cost model.
+    pub flops: u64,
     /// Seconds spent (simulated or measured).
     pub seconds: f64,
 }
 
-/// A proposal with its identity and, once evaluated, its outcome.
-#[derive(Debug, Clone, PartialEq)]
+/// One trial as it is recorded: what a strategy is told, what a study's storage keeps, what
+/// `trials.jsonl` and `adjacent study export` hold. The proposal it came from, its state, what it
+/// measured and cost, and who ran it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trial<G> {
     pub id: TrialId,
+    pub state: TrialState,
     pub genotype: G,
     pub parent: Option<TrialId>,
+    /// The move that turned the parent into this genotype.
     pub mutation: Option<String>,
-    pub state: TrialState,
-    /// Set when `state` is `Complete`.
-    pub outcome: Option<Outcome>,
+    /// Started from the parent's weights.
+    #[serde(default)]
+    pub inherit: bool,
+    /// Training images the proposal asked for (none: the evaluator's default).
+    #[serde(default)]
+    pub images_asked: Option<u64>,
+    /// The part of one learning-rate schedule the trial trains through (none: a cycle of its own).
+    #[serde(default)]
+    pub span: Option<[f64; 2]>,
+    /// Whether the proposal asked for a validation accuracy.
+    #[serde(default = "yes")]
+    pub validate: bool,
+    /// Validation images the proposal asked to be scored on.
+    #[serde(default)]
+    pub score: Option<u64>,
+    /// What the evaluation measured and cost (what a failed trial spent before it failed).
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Why a failed trial failed.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The worker that ran (or runs) the trial.
+    #[serde(default)]
+    pub worker: Option<String>,
+    /// Times the trial was started (more than one after a worker was lost).
+    #[serde(default)]
+    pub attempts: u32,
+    /// When the trial was proposed and when it ended, in seconds since the Unix epoch.
+    #[serde(default)]
+    pub asked_at: Option<f64>,
+    #[serde(default)]
+    pub finished_at: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl<G> Trial<G> {
-    /// The training loss signal of a complete trial.
-    pub fn train_loss(&self) -> Option<f64> {
-        match self.state {
-            TrialState::Complete => self.outcome.and_then(|o| o.train_loss),
-            _ => None,
+    /// A pending trial of `proposal`, numbered `id`.
+    pub fn asked(id: TrialId, proposal: Proposal<G>) -> Self {
+        Trial {
+            id,
+            state: TrialState::Pending,
+            genotype: proposal.genotype,
+            parent: proposal.parent,
+            mutation: proposal.mutation,
+            inherit: proposal.inherit,
+            images_asked: proposal.budget.images,
+            span: proposal.span,
+            validate: proposal.validate,
+            score: proposal.score,
+            outcome: Outcome::default(),
+            reason: None,
+            worker: None,
+            attempts: 0,
+            asked_at: None,
+            finished_at: None,
         }
+    }
+
+    /// A complete trial of `proposal` with `outcome` (for drivers and tests).
+    pub fn complete(id: TrialId, proposal: Proposal<G>, outcome: Outcome) -> Self {
+        Trial {
+            state: TrialState::Complete,
+            outcome,
+            ..Trial::asked(id, proposal)
+        }
+    }
+
+    /// The proposal the trial was asked as.
+    pub fn proposal(&self) -> Proposal<G>
+    where
+        G: Clone,
+    {
+        Proposal {
+            genotype: self.genotype.clone(),
+            parent: self.parent,
+            mutation: self.mutation.clone(),
+            inherit: self.inherit,
+            budget: Budget {
+                images: self.images_asked,
+            },
+            span: self.span,
+            validate: self.validate,
+            score: self.score,
+        }
+    }
+
+    /// Whether the trial has ended (complete, failed or pruned).
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self.state,
+            TrialState::Complete | TrialState::Failed | TrialState::Pruned
+        )
+    }
+
+    fn complete_outcome(&self) -> Option<&Outcome> {
+        (self.state == TrialState::Complete).then_some(&self.outcome)
+    }
+
+    /// The tail training loss signal of a complete trial.
+    pub fn tail_loss(&self) -> Option<f64> {
+        self.complete_outcome().and_then(|o| o.tail_loss)
     }
 
     /// The scoring loss of a complete, scored trial.
     pub fn score_loss(&self) -> Option<f64> {
-        match self.state {
-            TrialState::Complete => self.outcome.and_then(|o| o.score_loss),
-            _ => None,
-        }
+        self.complete_outcome().and_then(|o| o.score_loss)
     }
 
     /// The validation accuracy of a complete, validated trial.
     pub fn valid_acc(&self) -> Option<f64> {
-        match self.state {
-            TrialState::Complete => self.outcome.and_then(|o| o.valid_acc),
-            _ => None,
-        }
+        self.complete_outcome().and_then(|o| o.valid_acc)
     }
 }

@@ -9,7 +9,7 @@ use adjacent_core::bench::{BenchSetup, bench, run_once};
 use adjacent_core::spaces::nb201::{Cell, Nb201Space};
 use adjacent_core::strategy::replay;
 use adjacent_core::tabular::{self, Judge, TabularEvaluator};
-use adjacent_core::trial::{Trial, TrialId, TrialState};
+use adjacent_core::trial::{Trial, TrialId};
 use adjacent_core::{SearchSpace, Strategy, StrategyKind};
 
 fn table() -> (TabularEvaluator, Judge) {
@@ -27,14 +27,8 @@ fn drive(
     (0..queries as u64)
         .map(|i| {
             let p = strategy.ask(space).unwrap();
-            let trial = Trial {
-                id: TrialId(start + i),
-                outcome: Some(evaluator.query(&p.genotype)),
-                genotype: p.genotype,
-                parent: p.parent,
-                mutation: p.mutation,
-                state: TrialState::Complete,
-            };
+            let outcome = evaluator.query(&p.genotype);
+            let trial = Trial::complete(TrialId(start + i), p, outcome);
             strategy.tell(space, &trial);
             trial
         })
@@ -47,10 +41,16 @@ fn every_strategy_is_reproducible_under_its_seed() {
     let (evaluator, _) = table();
     for kind in StrategyKind::ALL {
         let run = |seed| -> Vec<Cell> {
-            drive(&space, kind.build(seed).as_mut(), &evaluator, 0, 150)
-                .into_iter()
-                .map(|t| t.genotype)
-                .collect()
+            drive(
+                &space,
+                kind.build(seed).unwrap().as_mut(),
+                &evaluator,
+                0,
+                150,
+            )
+            .into_iter()
+            .map(|t| t.genotype)
+            .collect()
         };
         assert_eq!(run(7), run(7), "{kind}: same seed, same search");
         assert_ne!(run(7), run(8), "{kind}: another seed, another search");
@@ -62,8 +62,8 @@ fn every_strategy_resumes_from_its_history() {
     let space = Nb201Space::default();
     let (evaluator, _) = table();
     for kind in StrategyKind::ALL {
-        let whole = drive(&space, kind.build(3).as_mut(), &evaluator, 0, 120);
-        let mut resumed = kind.build(3);
+        let whole = drive(&space, kind.build(3).unwrap().as_mut(), &evaluator, 0, 120);
+        let mut resumed = kind.build(3).unwrap();
         replay(resumed.as_mut(), &space, &whole[..57]).unwrap();
         let rest = drive(&space, resumed.as_mut(), &evaluator, 57, 63);
         assert_eq!(&whole[57..], &rest[..], "{kind}");
@@ -76,12 +76,12 @@ fn replaying_a_foreign_history_is_an_error() {
     let (evaluator, _) = table();
     let history = drive(
         &space,
-        StrategyKind::Random.build(1).as_mut(),
+        StrategyKind::Random.build(1).unwrap().as_mut(),
         &evaluator,
         0,
         20,
     );
-    let mut other = StrategyKind::Random.build(2);
+    let mut other = StrategyKind::Random.build(2).unwrap();
     let err = replay(other.as_mut(), &space, &history)
         .unwrap_err()
         .to_string();
@@ -95,7 +95,13 @@ fn only_evolution_queries_a_canonical_cell_twice() {
     let mut evolution_repeats = 0;
     for seed in 0..5 {
         for kind in StrategyKind::ALL {
-            let trials = drive(&space, kind.build(seed).as_mut(), &evaluator, 0, 300);
+            let trials = drive(
+                &space,
+                kind.build(seed).unwrap().as_mut(),
+                &evaluator,
+                0,
+                300,
+            );
             let keys: HashSet<_> = trials.iter().map(|t| space.key(&t.genotype)).collect();
             if kind == StrategyKind::Evolution {
                 // As published (and documented): a child may repeat a cell and still costs a query.
@@ -119,15 +125,14 @@ fn random_search_can_use_up_the_space() {
     let all = space.distinct_keys().unwrap();
     let trials = drive(
         &space,
-        StrategyKind::Random.build(0).as_mut(),
+        StrategyKind::Random.build(0).unwrap().as_mut(),
         &evaluator,
         0,
         all,
     );
     let keys: HashSet<_> = trials.iter().map(|t| space.key(&t.genotype)).collect();
     assert_eq!(keys.len(), all);
-    let err = StrategyKind::Random.build::<Nb201Space>(0);
-    let mut strategy = err;
+    let mut strategy = StrategyKind::Random.build::<Nb201Space>(0).unwrap();
     replay(strategy.as_mut(), &space, &trials).unwrap();
     assert!(strategy.ask(&space).is_err(), "nothing is left to propose");
 }
@@ -138,7 +143,7 @@ fn adjacent_children_are_one_move_from_their_parents() {
     let (evaluator, _) = table();
     let trials = drive(
         &space,
-        StrategyKind::Adjacent.build(5).as_mut(),
+        StrategyKind::Adjacent.build(5).unwrap().as_mut(),
         &evaluator,
         0,
         200,
@@ -191,11 +196,11 @@ fn strategies_reach_the_reference_figures() {
 fn a_run_is_judged_by_the_test_accuracy_of_its_best_validation_cell() {
     let space = Nb201Space::default();
     let (evaluator, judge) = table();
-    let mut strategy = StrategyKind::Random.build(11);
-    let result = run_once(&space, strategy.as_mut(), &evaluator, &judge, 50).unwrap();
+    let make = Box::new(|| StrategyKind::Random.build(11));
+    let result = run_once(&space, make, &evaluator, &judge, 50).unwrap();
     let trials = drive(
         &space,
-        StrategyKind::Random.build(11).as_mut(),
+        StrategyKind::Random.build(11).unwrap().as_mut(),
         &evaluator,
         0,
         50,

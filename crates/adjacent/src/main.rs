@@ -5,6 +5,7 @@ mod files;
 mod plot;
 mod report_cmd;
 mod search_cmd;
+mod study_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,10 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Search architectures on real images: children grow from their parents' trained weights.
     Search(search_cmd::SearchArgs),
+    /// Join a running study from any machine that reaches its storage, and run its trials.
+    Worker(study_cmd::WorkerArgs),
+    /// List, show and export the studies in a storage.
+    Study(study_cmd::StudyArgs),
     /// Compare finished searches: a table of winners and a plot of accuracy against images.
     Report(report_cmd::ReportArgs),
     /// Train one architecture on real images and save the model.
@@ -39,6 +44,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Search(args) => search_cmd::run(args),
+        Command::Worker(args) => study_cmd::run_worker(args),
+        Command::Study(args) => study_cmd::run_study(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Train(args) => train_cmd::run_train(args),
         Command::Eval(args) => train_cmd::run_eval(args),

@@ -56,10 +56,17 @@ impl Summary {
     }
 }
 
+/// A line of trials.jsonl: a trial record (its own images and compute), or, from searches before
+/// studies, a record with running totals.
 #[derive(Deserialize)]
 struct Record {
     valid_acc: Option<f64>,
-    images_total: usize,
+    #[serde(default)]
+    images: Option<u64>,
+    #[serde(default)]
+    flops: Option<u64>,
+    #[serde(default)]
+    images_total: Option<u64>,
     #[serde(default)]
     flops_total: Option<u64>,
 }
@@ -100,19 +107,24 @@ impl Run {
                     .with_context(|| format!("{}, line {}", path.display(), i + 1))
             })
             .collect::<Result<Vec<Record>>>()?;
-        let axis = match summary.flops.is_some() && records.iter().all(|r| r.flops_total.is_some())
-        {
+        let has_flops = records
+            .iter()
+            .all(|r| r.flops_total.is_some() || r.flops.is_some());
+        let axis = match summary.flops.is_some() && has_flops {
             true => Axis::Flops,
             false => Axis::Images,
         };
         let mut steps = Vec::new();
         let mut best = f64::NEG_INFINITY;
+        let (mut images, mut flops) = (0u64, 0u64);
         for r in &records {
+            images = r.images_total.unwrap_or(images + r.images.unwrap_or(0));
+            flops = r.flops_total.unwrap_or(flops + r.flops.unwrap_or(0));
             if let Some(acc) = r.valid_acc.filter(|&a| a > best) {
                 best = acc;
                 let x = match axis {
-                    Axis::Flops => r.flops_total.unwrap_or(0) as f64,
-                    Axis::Images => r.images_total as f64,
+                    Axis::Flops => flops as f64,
+                    Axis::Images => images as f64,
                 };
                 steps.push((x, acc));
             }

@@ -12,8 +12,8 @@ use adjacent_core::strategies::{
     Asha, AshaConfig, EvolutionConfig, GrowingConfig, GrowingSearch, GrowthPlan, RandomSearch,
     RegularizedEvolution,
 };
-use adjacent_core::strategy::Strategy;
-use adjacent_core::trial::{TrialId, TrialState};
+use adjacent_core::study::{Lease, MakeStrategy, Storage, Stored, StudyEvent};
+use adjacent_core::trial::{Trial, TrialState};
 use adjacent_nn::checkpoint::{self, ModelCard};
 use adjacent_nn::data::Normalization;
 use adjacent_nn::search::{
@@ -22,6 +22,7 @@ use adjacent_nn::search::{
 };
 use adjacent_nn::train::{self, Devices};
 use adjacent_nn::weights::{FolderStore, WeightStore};
+use adjacent_store::{DbStorage, StudyInfo, StudySpec};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -37,7 +38,7 @@ const DEFAULT_MINUTES: f64 = 3.0;
 /// `--arch` is given, and the one `adjacent` starts from.
 pub const DEFAULT_CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchStrategy {
     /// Growing evolution: children are morphisms of their parents and start from their weights.
@@ -53,7 +54,7 @@ pub enum SearchStrategy {
 }
 
 impl SearchStrategy {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             SearchStrategy::Adjacent => "adjacent",
             SearchStrategy::Asha => "asha",
@@ -64,7 +65,7 @@ impl SearchStrategy {
     }
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchArgs {
     #[command(flatten)]
     pub data: DataArgs,
@@ -112,10 +113,62 @@ pub struct SearchArgs {
     pub valid: f64,
     /// cpu, or cuda:N in a build with the cuda feature.
     #[arg(long, default_value = "cpu")]
+    #[serde(skip)]
     pub device: String,
-    /// Output folder (must be new or empty): trials.jsonl, best/, summary.json, weights/.
+    /// Output folder: new or empty, or the folder of an unfinished search, which is resumed (its
+    /// study.db holds the trials). Holds trials.jsonl, best/, summary.json, weights/, study.db.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub study: StudyArgs,
+    /// Search with a NAS-Bench-201 table as the evaluator instead of training (a CSV, plain or
+    /// gzipped): seconds instead of hours, for trying studies, storage and workers.
+    #[arg(long, value_name = "CSV")]
+    pub table: Option<PathBuf>,
+    /// The table's data set.
+    #[arg(long, default_value = "cifar10")]
+    pub dataset: String,
+    /// Milliseconds each table lookup takes (to stand in for training when trying workers).
+    #[arg(long, default_value_t = 0)]
+    pub delay_ms: u64,
+}
+
+/// Where a study is kept and how its workers are watched.
+#[derive(Args, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StudyArgs {
+    /// Study storage: a PostgreSQL URL (postgres://user:password@host/database) for workers on
+    /// many machines, or a SQLite file; by default OUT/study.db.
+    #[arg(long, value_name = "URL")]
+    #[serde(skip)]
+    pub storage: Option<String>,
+    /// The study's name in the storage.
+    #[arg(long = "study", default_value = "search")]
+    pub name: String,
+    /// Seconds without a heartbeat after which a running trial's worker counts as lost and the
+    /// trial runs again elsewhere.
+    #[arg(long, default_value_t = 60.0)]
+    pub heartbeat_timeout: f64,
+    /// Starts of a trial before a trial whose workers keep getting lost fails.
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: u32,
+}
+
+impl StudyArgs {
+    pub fn lease(&self) -> Result<Lease> {
+        if !(self.heartbeat_timeout > 0.0 && self.heartbeat_timeout.is_finite()) {
+            bail!(
+                "invalid setting --heartbeat-timeout: must be a positive number of seconds, got {}",
+                self.heartbeat_timeout
+            );
+        }
+        if self.max_attempts == 0 {
+            bail!("invalid setting --max-attempts: must be at least 1");
+        }
+        Ok(Lease {
+            timeout: self.heartbeat_timeout,
+            max_attempts: self.max_attempts,
+        })
+    }
 }
 
 /// The settings file.
@@ -240,19 +293,8 @@ struct Summary<'a> {
     config: &'a SearchConfig,
 }
 
-/// Refuses an output folder that is a file or holds anything: a search never overwrites results.
-fn prepare_out(out: &Path) -> Result<()> {
-    if folder_in_use(out)? {
-        bail!(
-            "{} is in use (not empty); a search writes into a new or empty folder",
-            out.display()
-        );
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))
-}
-
 /// The whole budget the arguments ask for.
-fn budget(args: &SearchArgs) -> Result<Stop> {
+pub fn budget(args: &SearchArgs) -> Result<Stop> {
     Ok(
         match (
             &args.budget_flops,
@@ -266,12 +308,194 @@ fn budget(args: &SearchArgs) -> Result<Stop> {
             }
             (_, Some(m), ..) => Stop::Seconds(m * 60.0),
             (_, _, Some(0), _) => bail!("invalid setting --budget-images: must be at least 1"),
-            (_, _, Some(b), _) => Stop::Images(b),
+            (_, _, Some(b), _) => Stop::Images(b as u64),
             (.., Some(0)) => bail!("invalid setting --trials: must be at least 1"),
-            (.., Some(n)) => Stop::Trials(n),
+            (.., Some(n)) => Stop::Trials(n as u64),
             _ => Stop::Seconds(DEFAULT_MINUTES * 60.0),
         },
     )
+}
+
+/// What a study of `adjacent search` keeps so that it can be resumed, and joined by workers that
+/// have only the storage: the arguments (paths made absolute), the settings file's contents, and
+/// what was measured when the study was created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudySettings {
+    pub args: SearchArgs,
+    pub config: SearchConfig,
+    /// The compute `adjacent` plans its probes within (measured for a time budget, so kept).
+    pub horizon: Option<u64>,
+}
+
+impl StudySettings {
+    /// The study's identity and settings, for the storage.
+    pub fn spec(&self) -> StudySpec {
+        StudySpec {
+            name: self.args.study.name.clone(),
+            space: match self.args.table {
+                Some(_) => "nb201".into(),
+                None => "grown".into(),
+            },
+            strategy: self.args.strategy.name().into(),
+            seed: self.args.seed,
+            data: match &self.args.table {
+                Some(table) => format!("{} ({})", table.display(), self.args.dataset),
+                None => self.args.data.data.clone(),
+            },
+            settings: serde_json::to_string(self).expect("settings serialize"),
+        }
+    }
+
+    /// Checks that a study being resumed asks for what it was created with (`horizon` aside),
+    /// naming the first setting that differs.
+    pub fn check_same(&self, recorded: &StudySettings) -> Result<()> {
+        let asked = serde_json::to_value(self)?;
+        let was = serde_json::to_value(recorded)?;
+        for part in ["args", "config"] {
+            if let (Some(a), Some(w)) = (asked[part].as_object(), was[part].as_object()) {
+                for (key, value) in a {
+                    let before = w.get(key).unwrap_or(&serde_json::Value::Null);
+                    if before != value {
+                        bail!(
+                            "study {:?} was created with {part} {key} = {before}, not {value}; resume it with the same settings, or search into a new folder",
+                            self.args.study.name
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Paths as every process of a study can read them: absolute.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    match std::fs::canonicalize(path) {
+        Ok(p) => Ok(p),
+        Err(_) => {
+            std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+        }
+    }
+}
+
+/// The settings a run of `args` keeps in its study.
+pub fn study_settings(args: &SearchArgs, config: &SearchConfig) -> Result<StudySettings> {
+    let mut args = args.clone();
+    args.out = absolute(&args.out)?;
+    args.config = None;
+    if args.data.data != "builtin" {
+        args.data.data = absolute(Path::new(&args.data.data))?.display().to_string();
+    }
+    if let Some(table) = &args.table {
+        args.table = Some(absolute(table)?);
+    }
+    Ok(StudySettings {
+        args,
+        config: config.clone(),
+        horizon: None,
+    })
+}
+
+/// This process's name among a study's workers: the host and the process id.
+pub fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Puts back to pending the trials that workers of this host were running when they died (their
+/// process is gone), so that a resumed study runs them at once instead of after the heartbeat
+/// timeout.
+pub fn release_dead<G>(storage: &mut dyn Storage<G>) -> Result<usize> {
+    let host = worker_name();
+    let host = host.rsplit_once(':').map_or("", |h| h.0).to_string();
+    let mut released = 0;
+    for stored in storage.history()? {
+        let t = &stored.trial;
+        let Some((h, pid)) = t.worker.as_deref().and_then(|w| w.rsplit_once(':')) else {
+            continue;
+        };
+        let dead = h == host
+            && pid.parse::<u32>().is_ok_and(|pid| {
+                pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+            });
+        if t.state == TrialState::Running
+            && dead
+            && storage.release(t.id, t.worker.as_deref().unwrap_or_default())?
+        {
+            released += 1;
+        }
+    }
+    Ok(released)
+}
+
+/// How a search's folder starts: new, or an unfinished study resumed.
+pub enum Start {
+    New,
+    Resume,
+}
+
+/// Decides between a new search and a resumed one, refusing a finished search's folder and a
+/// folder holding anything else.
+pub fn start_of(args: &SearchArgs) -> Result<Start> {
+    let out = &args.out;
+    if out.join("summary.json").exists() {
+        bail!(
+            "{} holds a finished search (summary.json); a search writes into a new or empty folder",
+            out.display()
+        );
+    }
+    let exists = match &args.study.storage {
+        None => out.join(STUDY_DB).exists(),
+        Some(url) => {
+            let mut backend = adjacent_store::open(url)?;
+            backend
+                .studies()?
+                .iter()
+                .any(|s| s.spec.name == args.study.name)
+        }
+    };
+    if exists {
+        return Ok(Start::Resume);
+    }
+    if folder_in_use(out)? {
+        bail!(
+            "{} is in use (not empty); a search writes into a new or empty folder",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    Ok(Start::New)
+}
+
+/// The study file of a search's folder.
+pub const STUDY_DB: &str = "study.db";
+
+/// Opens the study of `settings` (creating it when new) and checks that a resumed one asks for
+/// what it was created with; returns the study's storage and its recorded settings.
+pub fn open_study(
+    settings: &StudySettings,
+    start: &Start,
+) -> Result<(Box<dyn adjacent_store::Backend>, StudyInfo, StudySettings)> {
+    let url = match &settings.args.study.storage {
+        Some(url) => url.clone(),
+        None => settings.args.out.join(STUDY_DB).display().to_string(),
+    };
+    let mut backend = adjacent_store::open(&url)?;
+    let info = adjacent_store::open_study(
+        backend.as_mut(),
+        &settings.spec(),
+        matches!(start, Start::New),
+    )?;
+    let recorded: StudySettings = serde_json::from_str(&info.spec.settings)
+        .with_context(|| format!("{url}: study {:?}: damaged settings", info.spec.name))?;
+    if let Start::Resume = start {
+        settings.check_same(&recorded)?;
+    }
+    Ok((backend, info, recorded))
 }
 
 pub fn run(args: SearchArgs) -> Result<()> {
@@ -287,6 +511,10 @@ pub fn run(args: SearchArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("--final: {e}"))?;
     }
     let stop = budget(&args)?;
+    args.study.lease()?;
+    if args.table.is_some() {
+        return crate::study_cmd::table_search(&args, stop);
+    }
     if args.strategy == SearchStrategy::Fixed {
         if args.arch.is_none() {
             bail!(
@@ -299,11 +527,12 @@ pub fn run(args: SearchArgs) -> Result<()> {
             );
         }
     }
-    let start = start_network(&args, &config)?;
+    start_network(&args, &config)?;
     let device = adjacent_nn::device(&args.device)?;
-    prepare_out(&args.out)?;
+    let start = start_of(&args)?;
+    let fresh = matches!(start, Start::New);
     let result = search_into(&args, &config, stop, start, Devices::new(device));
-    if result.is_err() {
+    if result.is_err() && fresh {
         remove_unused_output(&args.out);
     }
     result
@@ -329,9 +558,27 @@ fn start_network(args: &SearchArgs, config: &SearchConfig) -> Result<Option<(Cel
     Ok(Some((cell, channels, args.cells)))
 }
 
-/// After a search that failed before its first trial, removes what it created (all empty), so that
-/// the folder can be used again; anything holding a result stays.
-fn remove_unused_output(out: &Path) {
+/// After a new search that failed, removes what it created if nothing holds a result (no trial
+/// recorded), so that the folder can be used again; anything holding a result stays.
+pub fn remove_unused_output(out: &Path) {
+    let db = out.join(STUDY_DB);
+    let no_trials = adjacent_store::SqliteBackend::open(&db)
+        .ok()
+        .and_then(|mut b| {
+            use adjacent_store::Backend;
+            let studies = b.studies().ok()?;
+            Some(
+                studies
+                    .iter()
+                    .all(|s| s.pending + s.running + s.complete + s.failed == 0),
+            )
+        })
+        .unwrap_or(false);
+    if no_trials {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(out.join(format!("{STUDY_DB}{suffix}")));
+        }
+    }
     let trials = out.join("trials.jsonl");
     if std::fs::metadata(&trials).is_ok_and(|m| m.len() == 0) {
         let _ = std::fs::remove_file(&trials);
@@ -341,103 +588,210 @@ fn remove_unused_output(out: &Path) {
     let _ = std::fs::remove_dir(out);
 }
 
-fn describe(stop: Stop) -> String {
-    match stop {
-        Stop::Trials(n) => format!("{n} trials"),
-        Stop::Images(b) => format!("{b} training images"),
-        Stop::Seconds(s) => format!("{:.2} minutes", s / 60.0),
-        Stop::Flops(b) => compute::format_flops(b),
+/// The data, space and weights of a trained study, set up from its arguments.
+pub struct Setup {
+    pub data: adjacent_nn::data::Dataset,
+    pub search_data: SearchData,
+    pub space: GrownSpace,
+    /// The `--arch` network, if given.
+    pub start: Option<NetworkArch>,
+    pub weights: FolderStore,
+}
+
+impl Setup {
+    pub fn new(args: &SearchArgs, config: &SearchConfig) -> Result<Setup> {
+        let data = args.data.load()?;
+        let (train_set, valid_set) = prepare_sets(&data, args.subset, args.valid, args.seed)?;
+        let Some(valid_set) = valid_set else {
+            bail!(
+                "invalid setting --valid: a search needs validation images (its signal); give more than 0"
+            );
+        };
+        let space = GrownSpace::new(
+            config.limits,
+            config.start_channels,
+            train_set.channels,
+            train_set.height,
+            train_set.classes(),
+        )
+        .with_context(|| match &args.config {
+            Some(p) => format!("config {}: [limits]", p.display()),
+            None => "[limits]".into(),
+        })?;
+        let start = start_network(args, config)?.map(|(cell, channels, cells)| {
+            NetworkArch::uniform(
+                cell,
+                channels,
+                cells,
+                train_set.channels,
+                train_set.classes(),
+            )
+        });
+        let norm = Normalization::of(&train_set);
+        let search_data = SearchData {
+            train: train_set,
+            valid: valid_set,
+            norm,
+        };
+        let weights = FolderStore::new(args.out.join("weights"))?;
+        Ok(Setup {
+            data,
+            search_data,
+            space,
+            start,
+            weights,
+        })
     }
+
+    pub fn evaluator(&self, config: &SearchConfig, devices: &Devices, seed: u64) -> Evaluator<'_> {
+        Evaluator {
+            space: &self.space,
+            data: &self.search_data,
+            recipe: config.train.clone(),
+            store: &self.weights,
+            devices: devices.clone(),
+            seed,
+        }
+    }
+
+    /// The network `adjacent` starts from: the `--arch` network, or start_cell one a stage.
+    fn adjacent_start(&self, config: &SearchConfig) -> NetworkArch {
+        self.start.clone().unwrap_or_else(|| {
+            let cell: Cell = config.start_cell.parse().expect("checked with the config");
+            NetworkArch::uniform(
+                cell,
+                config.start_channels,
+                1,
+                self.search_data.train.channels,
+                self.search_data.train.classes(),
+            )
+        })
+    }
+
+    /// Builds the study's strategy afresh (for replays); `horizon` is the compute `adjacent`
+    /// plans within.
+    pub fn strategy_maker(
+        &self,
+        settings: &StudySettings,
+    ) -> Result<Option<MakeStrategy<'static, GrownSpace>>> {
+        let (seed, config) = (settings.args.seed, settings.config.clone());
+        let epoch = self.search_data.train.len();
+        Ok(Some(match settings.args.strategy {
+            SearchStrategy::Fixed => return Ok(None),
+            SearchStrategy::Asha => {
+                Asha::<GrownSpace>::new(seed, config.asha, epoch).context("[asha]")?;
+                Box::new(move || Ok(Box::new(Asha::new(seed, config.asha, epoch)?) as _))
+            }
+            SearchStrategy::Evolution => {
+                RegularizedEvolution::<GrownSpace>::new(seed, config.evolution)
+                    .context("[evolution]")?;
+                Box::new(move || {
+                    Ok(Box::new(RegularizedEvolution::new(seed, config.evolution)?) as _)
+                })
+            }
+            SearchStrategy::Random => Box::new(move || Ok(Box::new(RandomSearch::new(seed)) as _)),
+            SearchStrategy::Adjacent => {
+                let Some(horizon) = settings.horizon else {
+                    bail!(
+                        "--strategy adjacent plans its probes within a budget of compute: give --budget-flops, --budget-images or --budget-minutes, not --trials"
+                    );
+                };
+                let growth = GrowthPlan {
+                    search: (horizon as f64 * (1.0 - config.final_share)) as u64,
+                    horizon,
+                    start: self.adjacent_start(&config),
+                };
+                GrowingSearch::<GrownSpace>::new(seed, config.adjacent, growth.clone())
+                    .context("[adjacent]")?;
+                Box::new(move || {
+                    Ok(Box::new(GrowingSearch::new(seed, config.adjacent, growth.clone())?) as _)
+                })
+            }
+        }))
+    }
+}
+
+/// Prints a trial as it ends.
+pub fn print_trial(record: &Trial<NetworkArch>) {
+    let o = &record.outcome;
+    eprintln!(
+        "trial {:>3} {:<10} valid {:>12}  {:>8} params  {:>7} images  {:>6.1} s  first loss {:.3}  {}",
+        record.id,
+        match (record.parent, record.inherit) {
+            (Some(p), true) => format!("<- {p}"),
+            (Some(p), false) => format!("~ {p}"),
+            _ => "new".into(),
+        },
+        match (record.state, o.valid_acc, o.score_loss) {
+            (TrialState::Complete, Some(a), _) => format!("{a:.2}%"),
+            (TrialState::Complete, None, Some(l)) => format!("(score {l:.3})"),
+            (TrialState::Complete, None, None) => match o.tail_loss {
+                Some(l) => format!("(loss {l:.3})"),
+                None => "-".into(),
+            },
+            _ => "failed".into(),
+        },
+        o.params.unwrap_or_else(|| record.genotype.params()),
+        o.images,
+        o.seconds,
+        o.first_loss.unwrap_or(f64::NAN),
+        record
+            .reason
+            .as_deref()
+            .or(record.mutation.as_deref())
+            .unwrap_or("")
+    );
+}
+
+/// Writes `trials.jsonl`: the study's ended trials in the order they ended, one JSON record a
+/// line (an export of the study).
+pub fn write_trials<G: Serialize>(path: &Path, history: &[Stored<G>]) -> Result<()> {
+    let mut ended: Vec<&Stored<G>> = history.iter().filter(|s| s.told_seq.is_some()).collect();
+    ended.sort_by_key(|s| s.told_seq);
+    let mut text = String::new();
+    for s in ended {
+        text += &serde_json::to_string(&s.trial)?;
+        text.push('\n');
+    }
+    let tmp = path.with_extension("jsonl.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn search_into(
     args: &SearchArgs,
     config: &SearchConfig,
     stop: Stop,
-    start: Option<(Cell, usize, usize)>,
+    start: Start,
     devices: Devices,
 ) -> Result<()> {
-    let data = args.data.load()?;
-    let (train_set, valid_set) = prepare_sets(&data, args.subset, args.valid, args.seed)?;
-    let Some(valid_set) = valid_set else {
-        bail!(
-            "invalid setting --valid: a search needs validation images (its signal); give more than 0"
-        );
-    };
-    let space = GrownSpace::new(
-        config.limits,
-        config.start_channels,
-        train_set.channels,
-        train_set.height,
-        train_set.classes(),
-    )
-    .with_context(|| match &args.config {
-        Some(p) => format!("config {}: [limits]", p.display()),
-        None => "[limits]".into(),
-    })?;
-    let start = start.map(|(cell, channels, cells)| {
-        NetworkArch::uniform(
-            cell,
-            channels,
-            cells,
-            train_set.channels,
-            train_set.classes(),
-        )
-    });
-    let epoch = train_set.len();
-    let mut strategy: Option<Box<dyn Strategy<GrownSpace>>> = match args.strategy {
-        SearchStrategy::Adjacent => None,
-        SearchStrategy::Asha => Some(Box::new(Asha::new(args.seed, config.asha, epoch)?)),
-        SearchStrategy::Evolution => Some(Box::new(RegularizedEvolution::new(
-            args.seed,
-            config.evolution,
-        ))),
-        SearchStrategy::Random => Some(Box::new(RandomSearch::new(args.seed))),
-        SearchStrategy::Fixed => None,
-    };
-    let norm = Normalization::of(&train_set);
-    let search_data = SearchData {
-        train: train_set,
-        valid: valid_set,
-        norm,
-    };
-    let store = FolderStore::new(args.out.join("weights"))?;
-    let evaluator = Evaluator {
-        data: &search_data,
-        recipe: config.train.clone(),
-        store: &store,
-        devices: devices.clone(),
-        seed: args.seed,
-    };
+    let setup = Setup::new(args, config)?;
+    let evaluator = setup.evaluator(config, &devices, args.seed);
+    let search_data = &setup.search_data;
+    let data = &setup.data;
     let plan = config.final_plan();
+    let mut settings = study_settings(args, config)?;
     if args.strategy == SearchStrategy::Adjacent {
-        let start = start.clone().unwrap_or_else(|| {
-            let cell: Cell = config.start_cell.parse().expect("checked with the config");
-            NetworkArch::uniform(
-                cell,
-                config.start_channels,
-                1,
-                search_data.train.channels,
-                search_data.train.classes(),
-            )
-        });
-        let Some(horizon) = search::horizon_flops(&evaluator, stop, &start) else {
-            bail!(
-                "--strategy adjacent plans its probes within a budget of compute: give --budget-flops, --budget-images or --budget-minutes, not --trials"
-            );
-        };
-        let growth = GrowthPlan {
-            search: (horizon as f64 * (1.0 - plan.share)) as u64,
-            horizon,
-            start,
-        };
-        strategy = Some(Box::new(
-            GrowingSearch::new(args.seed, config.adjacent, growth).context("[adjacent]")?,
-        ));
+        settings.horizon = search::horizon_flops(&evaluator, stop, &setup.adjacent_start(config));
     }
+    // A study for the strategies that search (fixed trains one network: nothing to keep).
+    let (mut storage, mut make) = match (args.strategy, &start) {
+        (SearchStrategy::Fixed, Start::Resume) => bail!(
+            "{} holds a study; --strategy fixed trains into a new or empty folder",
+            args.out.display()
+        ),
+        (SearchStrategy::Fixed, Start::New) => (None, None),
+        _ => {
+            // The strategy's settings are checked before a study is created for them.
+            setup.strategy_maker(&settings)?;
+            let (backend, info, recorded) = open_study(&settings, &start)?;
+            let make = setup.strategy_maker(&recorded)?;
+            (Some(DbStorage::<NetworkArch>::new(backend, &info)), make)
+        }
+    };
     // The network the final phase's share must be able to train: the fixed one, or the largest
     // network a search starts from.
-    let reference = start.clone().unwrap_or_else(|| {
+    let reference = setup.start.clone().unwrap_or_else(|| {
         let all_conv = Cell::new([Op::NorConv3x3; EDGE_COUNT]);
         NetworkArch::uniform(
             all_conv,
@@ -452,10 +806,38 @@ fn search_into(
         _ => plan.share,
     };
     check_final_budget(&evaluator, stop, final_share, &reference)?;
-    let searcher = match (&mut strategy, &start) {
-        (Some(s), _) => Searcher::Strategy(s.as_mut()),
-        (None, Some(arch)) => Searcher::Fixed(arch.clone()),
-        (None, None) => bail!("--strategy fixed needs --arch"),
+    let trials_path = args.out.join("trials.jsonl");
+    let worker = worker_name();
+    let mut spent_before = (0.0f64, 0.0f64);
+    if let Some(storage) = &mut storage {
+        let released = release_dead(storage)?;
+        let history = storage.history()?;
+        if !history.is_empty() {
+            let ended = history.iter().filter(|s| s.told_seq.is_some()).count();
+            eprintln!(
+                "resuming study {:?}: {ended} trials ended{}",
+                args.study.name,
+                match released {
+                    0 => String::new(),
+                    n => format!(", {n} left running by a dead process run again"),
+                }
+            );
+        }
+        for s in history.iter().filter(|s| s.told_seq.is_some()) {
+            spent_before.0 += s.trial.outcome.images as f64;
+            spent_before.1 += s.trial.outcome.flops as f64 / 1e9;
+        }
+        write_trials(&trials_path, &history)?;
+    }
+    let searcher = match (make.take(), storage.as_mut(), &setup.start) {
+        (Some(make), Some(storage), _) => Searcher::Strategy {
+            make,
+            storage,
+            worker: &worker,
+            lease: args.study.lease()?,
+        },
+        (_, _, Some(arch)) => Searcher::Fixed(arch.clone()),
+        _ => bail!("--strategy fixed needs --arch"),
     };
     eprintln!(
         "search: {} on {} training and {} validation images, start width {}, limits {} cells a stage, {} channels, {} parameters; budget {}{}",
@@ -466,7 +848,7 @@ fn search_into(
         config.limits.max_cells,
         config.limits.max_channels,
         config.limits.max_params,
-        describe(stop),
+        stop.describe(),
         match args.strategy {
             SearchStrategy::Fixed => String::new(),
             _ if plan.share > 0.0 => format!(
@@ -481,12 +863,14 @@ fn search_into(
         }
     );
 
-    let trials_path = args.out.join("trials.jsonl");
-    let mut trials_file = std::fs::File::create(&trials_path)
+    let mut trials_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&trials_path)
         .with_context(|| format!("cannot create {}", trials_path.display()))?;
     let (length, unit) = match stop {
-        Stop::Trials(n) => (n as u64, "trials"),
-        Stop::Images(b) => (b as u64, "images"),
+        Stop::Trials(n) => (n, "trials"),
+        Stop::Images(b) => (b, "images"),
         Stop::Seconds(s) => (s.ceil() as u64, "s"),
         Stop::Flops(b) => (b / 1_000_000_000, "GFLOPs"),
     };
@@ -503,29 +887,32 @@ fn search_into(
     let mut write_error = None;
     let mut done = 0usize;
     // Budget spent before the running trial, and what the running trial will spend.
-    let (mut spent_before, mut running) = (0.0f64, 0.0f64);
+    let mut spent_before = match stop {
+        Stop::Images(_) => spent_before.0,
+        Stop::Flops(_) => spent_before.1,
+        _ => 0.0,
+    };
+    let mut running = 0.0f64;
     let forward = |arch: &NetworkArch| search_data.forward_flops(arch);
-    let outcome = search::search(searcher, &space, &evaluator, stop, plan, &mut |event| {
+    let outcome = search::search(searcher, &evaluator, stop, plan, &mut |event| {
         match event {
-            SearchEvent::Started {
-                id,
-                proposal,
-                images,
-            } => {
+            SearchEvent::Study(StudyEvent::Started(trial)) => {
+                let images = evaluator.images_asked(&trial.proposal());
                 running = match stop {
                     Stop::Images(_) => images as f64,
                     Stop::Flops(_) => {
-                        compute::training_flops(forward(&proposal.genotype), images as u64) as f64
+                        compute::training_flops(forward(&trial.genotype), images as u64) as f64
                             / 1e9
                     }
                     _ => 0.0,
                 };
                 bar.set_message(format!(
-                    "trial {id}: {} ({images} images); {done} done, best {}",
-                    match (&proposal.mutation, proposal.parent) {
+                    "trial {}: {} ({images} images); {done} done, best {}",
+                    trial.id,
+                    match (&trial.mutation, trial.parent) {
                         (Some(m), Some(p)) => format!(
                             "{} {p}: {m}",
-                            if proposal.inherit {
+                            if trial.inherit {
                                 "child of"
                             } else {
                                 "mutant of"
@@ -536,60 +923,44 @@ fn search_into(
                     fmt_acc(best)
                 ));
             }
-            SearchEvent::Step { step, steps } => {
+            SearchEvent::Study(StudyEvent::Step { step, steps })
+            | SearchEvent::Step { step, steps } => {
                 if let Stop::Images(_) | Stop::Flops(_) = stop {
                     let share = step as f64 / steps.max(1) as f64;
                     bar.set_position((spent_before + share * running) as u64);
                 }
             }
-            SearchEvent::Done(record) => {
+            SearchEvent::Study(StudyEvent::Done(record)) => {
                 done += 1;
-                spent_before = match stop {
-                    Stop::Images(_) => record.images_total as f64,
-                    Stop::Flops(_) => record.flops_total as f64 / 1e9,
+                spent_before += match stop {
+                    Stop::Images(_) => record.outcome.images as f64,
+                    Stop::Flops(_) => record.outcome.flops as f64 / 1e9,
                     _ => 0.0,
                 };
-                if let Some(acc) = record.valid_acc {
+                if let Some(acc) = record.valid_acc() {
                     best = best.max(acc);
                 }
-                bar.suspend(|| {
-                    eprintln!(
-                        "trial {:>3} {:<10} valid {:>12}  {:>8} params  {:>7} images  {:>6.1} s  first loss {:.3}  {}",
-                        record.id,
-                        match (record.parent, record.inherit) {
-                            (Some(p), true) => format!("<- {p}"),
-                            (Some(p), false) => format!("~ {p}"),
-                            _ => "new".into(),
-                        },
-                        match (record.state, record.valid_acc, record.score_loss) {
-                            (TrialState::Complete, Some(a), _) => format!("{a:.2}%"),
-                            (TrialState::Complete, None, Some(l)) => format!("(score {l:.3})"),
-                            (TrialState::Complete, None, None) => match record.tail_loss {
-                                Some(l) => format!("(loss {l:.3})"),
-                                None => "-".into(),
-                            },
-                            _ => "failed".into(),
-                        },
-                        record.params,
-                        record.images,
-                        record.seconds,
-                        record.first_loss.unwrap_or(f64::NAN),
-                        record
-                            .reason
-                            .as_deref()
-                            .or(record.mutation.as_deref())
-                            .unwrap_or("")
-                    )
-                });
+                bar.suspend(|| print_trial(record));
                 bar.set_position(match stop {
                     Stop::Trials(_) => done as u64,
                     Stop::Images(_) | Stop::Flops(_) => spent_before as u64,
-                    Stop::Seconds(_) => record.elapsed as u64,
+                    Stop::Seconds(_) => started.elapsed().as_secs(),
                 });
                 let line = serde_json::to_string(record).expect("a record serializes");
                 if let Err(e) = writeln!(trials_file, "{line}").and_then(|_| trials_file.flush()) {
                     write_error.get_or_insert(e);
                 }
+            }
+            SearchEvent::Study(StudyEvent::Lost(record)) => {
+                bar.suspend(|| {
+                    eprintln!(
+                        "trial {:>3}: another worker took it over (this worker's heartbeat was late); its result is dropped",
+                        record.id
+                    )
+                });
+            }
+            SearchEvent::Study(StudyEvent::Waiting) => {
+                bar.set_message("waiting for other workers' trials");
             }
             SearchEvent::FinalStarted {
                 arch,
@@ -641,6 +1012,10 @@ fn search_into(
     if let Some(e) = write_error {
         return Err(e).with_context(|| format!("cannot write {}", trials_path.display()));
     }
+    // The study's whole record (other workers' trials too), in the order trials ended.
+    if let Some(storage) = &mut storage {
+        write_trials(&trials_path, &storage.history()?)?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     let run = &outcome.run;
     if let Some(reason) = &outcome.final_skipped
@@ -664,8 +1039,8 @@ fn search_into(
             "final",
         )),
         (_, _, Some(b)) => {
-            let (model, arch) = store.get(TrialId(b.id), &devices.plain)?;
-            let valid = match b.valid_acc {
+            let (model, arch) = setup.weights.get(b.id, &devices.plain)?;
+            let valid = match b.valid_acc() {
                 Some(v) => v,
                 None => {
                     extra_flops = compute::eval_flops(
@@ -698,7 +1073,7 @@ fn search_into(
             trial: outcome
                 .final_record
                 .as_ref()
-                .map_or(best.map(|b| b.id), |f| f.trial),
+                .map_or(best.map(|b| b.id.0), |f| f.trial),
             model: kind,
             valid_acc: *valid_acc,
             test_acc: acc,
@@ -717,15 +1092,15 @@ fn search_into(
         test_acc,
         params: delivered.as_ref().map(|d| d.1.params()),
         best_arch: best.map(|b| &b.genotype),
-        best_trial: best.map(|b| b.id),
-        best_valid_acc: best.and_then(|b| b.valid_acc),
+        best_trial: best.map(|b| b.id.0),
+        best_valid_acc: best.and_then(|b| b.valid_acc()),
         final_record: outcome.final_record.as_ref(),
         final_skipped: outcome.final_skipped.as_deref(),
         trials: run.records.len(),
         failed: run
             .records
             .iter()
-            .filter(|r| r.state == adjacent_core::trial::TrialState::Failed)
+            .filter(|r| r.state == TrialState::Failed)
             .count(),
         images: outcome.images(),
         flops: outcome.flops() + extra_flops,

@@ -35,7 +35,7 @@ pub enum Toggle {
     Off,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DataArgs {
     /// Data set: `builtin` (a Fashion-MNIST subset shipped with adjacent), or a folder with IDX
     /// files, the CIFAR-10 binary release, or the ImageFolder layout (train/<class>/*, test/<class>/*).
@@ -46,7 +46,8 @@ pub struct DataArgs {
     pub on_bad_image: BadImage,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BadImage {
     Fail,
     Skip,

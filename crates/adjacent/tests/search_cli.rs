@@ -366,7 +366,6 @@ fn compute_is_the_cost_models_and_the_budget_holds_with_the_final_phase() {
                 "{t}"
             );
             total += t["flops"].as_u64().unwrap();
-            assert_eq!(t["flops_total"].as_u64().unwrap(), total);
         }
         // The search kept 40% of the budget for the final phase.
         assert!(total <= budget * 6 / 10, "{strategy}: search spent {total}");

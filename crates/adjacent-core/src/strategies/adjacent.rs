@@ -72,16 +72,16 @@ pub struct AdjacentSearch<S: SearchSpace> {
 }
 
 impl<S: SearchSpace> AdjacentSearch<S> {
-    /// A new search; `config` must pass [`AdjacentConfig::validate`].
-    pub fn new(seed: u64, config: AdjacentConfig) -> Self {
-        debug_assert!(config.validate().is_ok(), "invalid config {config:?}");
-        AdjacentSearch {
+    /// A new search; an invalid `config` is an error naming the field.
+    pub fn new(seed: u64, config: AdjacentConfig) -> Result<Self, CoreError> {
+        config.validate()?;
+        Ok(AdjacentSearch {
             seed,
             step: 0,
             config,
             seen: SeenKeys::default(),
             lineage: None,
-        }
+        })
     }
 }
 

@@ -191,7 +191,7 @@ impl<S: SearchSpace> Strategy<S> for Asha<S> {
 mod tests {
     use super::*;
     use crate::spaces::nb201::Nb201Space;
-    use crate::trial::{Outcome, TrialState};
+    use crate::trial::Outcome;
 
     /// Runs ASHA on the NB201 cell space with a deterministic score per cell plus the training it
     /// had, so that promotions are checkable.
@@ -215,20 +215,16 @@ mod tests {
             let acc = quality + trained / 100.0;
             asha.tell(
                 &space,
-                &Trial {
-                    id: TrialId(id),
-                    genotype: p.genotype,
-                    parent: p.parent,
-                    mutation: p.mutation.clone(),
-                    state: TrialState::Complete,
-                    outcome: Some(Outcome {
+                &Trial::complete(
+                    TrialId(id),
+                    p.clone(),
+                    Outcome {
                         valid_acc: Some(acc),
-                        train_loss: None,
-                        score_loss: None,
                         epochs: 1.0,
                         seconds: 1.0,
-                    }),
-                },
+                        ..Outcome::default()
+                    },
+                ),
             );
             trials.push((p, trained));
         }

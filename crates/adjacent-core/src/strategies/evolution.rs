@@ -61,16 +61,15 @@ pub struct RegularizedEvolution<S: SearchSpace> {
 }
 
 impl<S: SearchSpace> RegularizedEvolution<S> {
-    pub fn new(seed: u64, config: EvolutionConfig) -> Self {
-        if let Err(e) = config.validate() {
-            panic!("{e}");
-        }
-        RegularizedEvolution {
+    /// A new search; an invalid `config` is an error naming the field.
+    pub fn new(seed: u64, config: EvolutionConfig) -> Result<Self, CoreError> {
+        config.validate()?;
+        Ok(RegularizedEvolution {
             seed,
             step: 0,
             config,
             population: VecDeque::new(),
-        }
+        })
     }
 }
 

@@ -429,7 +429,7 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
         let signal = match (self.stage, self.config.signal) {
             // A main segment is the only trial of its stage: it needs to have completed, no more.
             (Stage::Main(_), _) => (trial.state == TrialState::Complete).then_some(0.0),
-            (_, Signal::TrainLoss) => trial.train_loss(),
+            (_, Signal::TrainLoss) => trial.tail_loss(),
             (_, Signal::ValidAcc) => trial.valid_acc(),
             (_, Signal::ValidLoss) => trial.score_loss(),
         };
@@ -438,6 +438,10 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
         if self.queue.is_empty() && self.told.len() == self.asked.len() {
             self.close_stage();
         }
+    }
+
+    fn waiting(&self) -> bool {
+        self.queue.is_empty() && !self.asked.is_empty()
     }
 
     fn incumbent(&self) -> Option<TrialId> {
@@ -512,20 +516,17 @@ mod tests {
                 Err(CoreError::Finished { .. }) => break,
                 Err(e) => panic!("{e}"),
             };
-            let trial = Trial {
-                id: TrialId(id),
-                genotype: p.genotype.clone(),
-                parent: p.parent,
-                mutation: p.mutation.clone(),
-                state: TrialState::Complete,
-                outcome: Some(Outcome {
-                    valid_acc: None,
-                    train_loss: Some(loss(&p, id)),
+            let trial = Trial::complete(
+                TrialId(id),
+                p.clone(),
+                Outcome {
+                    tail_loss: Some(loss(&p, id)),
                     score_loss: p.score.map(|_| loss(&p, id)),
                     epochs: 1.0,
                     seconds: 1.0,
-                }),
-            };
+                    ..Outcome::default()
+                },
+            );
             s.tell(space, &trial);
             history.push((p, trial));
             id += 1;
@@ -576,7 +577,7 @@ mod tests {
                 assert!(short >= 0.0 && short < (3 * forward) as f64, "{short}");
             }
             // The lowest loss wins, but a morphism must beat the continuation by the margin.
-            let loss = |t: &Trial<NetworkArch>| t.train_loss().unwrap();
+            let loss = |t: &Trial<NetworkArch>| t.tail_loss().unwrap();
             let continuation = &probes[0];
             let best_child = probes[1..]
                 .iter()
@@ -616,8 +617,7 @@ mod tests {
         let history: History = history
             .into_iter()
             .map(|(p, mut t)| {
-                let o = t.outcome.as_mut().unwrap();
-                o.train_loss = o.train_loss.map(|l| 1.4 - l);
+                t.outcome.tail_loss = t.outcome.tail_loss.map(|l| 1.4 - l);
                 (p, t)
             })
             .collect();

@@ -5,12 +5,14 @@
 use std::time::Instant;
 
 use adjacent_core::compute;
+use adjacent_core::error::BoxError;
 use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::schedule::Schedule;
 use adjacent_core::space::SearchSpace;
 use adjacent_core::spaces::grown::GrownSpace;
 use adjacent_core::strategy::derive_seed;
+use adjacent_core::study::{self, Cost, Evaluation};
 use adjacent_core::trial::{Outcome, Proposal, Trial, TrialId, TrialState};
 use serde::{Deserialize, Serialize};
 
@@ -139,76 +141,6 @@ impl SearchData {
     }
 }
 
-/// One trial as it is recorded (a line of `trials.jsonl`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrialRecord {
-    pub id: u64,
-    pub parent: Option<u64>,
-    /// Started from the parent's weights.
-    pub inherit: bool,
-    pub genotype: NetworkArch,
-    /// The move that made it from its parent.
-    pub mutation: Option<String>,
-    /// For an inheriting trial: whether it starts with exactly its parent's function (a
-    /// function-preserving morphism, or the parent's network continued).
-    pub function_preserving: Option<bool>,
-    pub state: TrialState,
-    /// Why a failed trial failed.
-    pub reason: Option<String>,
-    pub epochs: f64,
-    /// Training images passed forward and backward.
-    pub images: usize,
-    /// Compute of the trial: its training (forward and backward) and its validation, in FLOPs
-    /// (multiply-adds) of the cost model.
-    pub flops: u64,
-    /// Peak learning rate of the trial's cosine schedule.
-    pub lr: f64,
-    /// The part of one schedule the trial trained through (none: a cycle of its own).
-    pub span: Option<[f64; 2]>,
-    pub seconds: f64,
-    /// Loss of the first training step: near the parent's last loss for an inheriting child.
-    pub first_loss: Option<f64>,
-    /// Mean loss of the last steps of training.
-    pub last_loss: Option<f64>,
-    /// Mean training loss over the trial.
-    pub train_loss: Option<f64>,
-    /// Mean training loss over the last quarter of the trial's steps: the search signal of
-    /// strategies that decide without validating.
-    pub tail_loss: Option<f64>,
-    /// Mean loss on the first validation images after training, for a scored trial: the paired
-    /// signal of `adjacent`'s probes.
-    #[serde(default)]
-    pub score_loss: Option<f64>,
-    /// Validation accuracy (none when the trial failed or was not validated).
-    pub valid_acc: Option<f64>,
-    pub params: u64,
-    /// Training images of all trials so far, this one included.
-    pub images_total: usize,
-    /// Compute of all trials so far, this one included.
-    pub flops_total: u64,
-    /// Seconds since the search began, at the end of this trial.
-    pub elapsed: f64,
-}
-
-impl TrialRecord {
-    pub(crate) fn to_trial(&self) -> Trial<NetworkArch> {
-        Trial {
-            id: TrialId(self.id),
-            genotype: self.genotype.clone(),
-            parent: self.parent.map(TrialId),
-            mutation: self.mutation.clone(),
-            state: self.state,
-            outcome: (self.state == TrialState::Complete).then_some(Outcome {
-                valid_acc: self.valid_acc,
-                train_loss: self.tail_loss,
-                score_loss: self.score_loss,
-                epochs: self.epochs,
-                seconds: self.seconds,
-            }),
-        }
-    }
-}
-
 /// Steps of training whose losses make a trial's `last_loss`.
 const LAST_STEPS: usize = 10;
 
@@ -249,6 +181,8 @@ impl Trained {
 
 /// Trains proposals and keeps their weights.
 pub struct Evaluator<'a> {
+    /// The space whose moves turn a parent into its children.
+    pub space: &'a GrownSpace,
     pub data: &'a SearchData,
     pub recipe: TrialRecipe,
     pub store: &'a dyn WeightStore,
@@ -361,107 +295,111 @@ impl Evaluator<'_> {
         )
     }
 
-    /// Trains and validates one proposal, keeping its weights in the store. A trial that cannot
+    /// Trains and validates one trial, keeping its weights in the store. A trial that cannot
     /// start or whose training diverges is returned as failed, with the reason.
-    pub fn evaluate(
+    pub fn train_trial(
         &self,
-        id: TrialId,
-        proposal: &Proposal<NetworkArch>,
-        space: &GrownSpace,
+        trial: &Trial<NetworkArch>,
         observe: &mut dyn FnMut(usize, usize),
-    ) -> Result<TrialRecord, NnError> {
+    ) -> Result<Evaluation, NnError> {
         let started = Instant::now();
+        let proposal = trial.proposal();
         let n = self.data.train.len();
-        let images = self.images_asked(proposal);
+        let images = self.images_asked(&proposal);
         // A trial that follows one schedule through the search has its position in it; any
         // other trial runs a cycle of its own, from the child's peak when it starts trained.
         let lr = match (proposal.span, proposal.inherit) {
             (Some(_), _) | (None, false) => self.recipe.lr,
             (None, true) => self.recipe.child_lr,
         };
-        let mut record = TrialRecord {
-            id: id.0,
-            parent: proposal.parent.map(|p| p.0),
-            inherit: proposal.inherit,
-            genotype: proposal.genotype.clone(),
-            mutation: proposal.mutation.clone(),
-            function_preserving: None,
-            state: TrialState::Failed,
-            reason: None,
-            epochs: 0.0,
-            images: 0,
-            flops: 0,
-            lr,
-            span: proposal.span,
-            seconds: 0.0,
-            first_loss: None,
-            last_loss: None,
-            train_loss: None,
-            tail_loss: None,
-            score_loss: None,
-            valid_acc: None,
-            params: proposal.genotype.params(),
-            images_total: 0,
-            flops_total: 0,
-            elapsed: 0.0,
+        let mut outcome = Outcome {
+            lr: Some(lr),
+            params: Some(proposal.genotype.params()),
+            ..Outcome::default()
         };
-        let model = match self.start(id, proposal, space) {
+        let failed = |outcome: Outcome, reason: String| Evaluation {
+            state: TrialState::Failed,
+            outcome: Outcome {
+                seconds: started.elapsed().as_secs_f64(),
+                ..outcome
+            },
+            reason: Some(reason),
+        };
+        let model = match self.start(trial.id, &proposal, self.space) {
             Ok((model, preserving)) => {
-                record.function_preserving = preserving;
+                outcome.function_preserving = preserving;
                 model
             }
-            Err(reason) => {
-                record.reason = Some(reason);
-                record.seconds = started.elapsed().as_secs_f64();
-                return Ok(record);
-            }
+            Err(reason) => return Ok(failed(outcome, reason)),
         };
         // The order of the training images: a trial's own, except that trials through the same
         // part of one schedule (the probes of one decision) see the same batches, so that they
         // differ only by their networks (common random numbers).
         let order = match proposal.span {
             Some([from, _]) => from.to_bits(),
-            None => id.0,
+            None => trial.id.0,
         };
         let seed = derive_seed(self.seed ^ 0x7261_696E, order);
         let span = proposal.span.unwrap_or([0.0, 1.0]);
         let trained = self.train(model, images, lr, span, seed, observe)?;
-        record.images = trained.images;
-        record.epochs = trained.images as f64 / n as f64;
-        record.first_loss = trained.first_loss();
-        record.last_loss = trained.last_loss();
-        record.train_loss = trained.mean_loss();
-        record.tail_loss = trained.tail_loss();
+        outcome.images = trained.images as u64;
+        outcome.epochs = trained.images as f64 / n as f64;
+        outcome.first_loss = trained.first_loss();
+        outcome.last_loss = trained.last_loss();
+        outcome.train_loss = trained.mean_loss();
+        outcome.tail_loss = trained.tail_loss();
         let forward = self.data.forward_flops(&proposal.genotype);
-        record.flops = compute::training_flops(forward, trained.images as u64);
-        match trained.end {
-            RunEnd::Completed => {
-                if proposal.validate {
-                    record.valid_acc = Some(self.validate(&trained.model));
-                    record.flops += compute::eval_flops(forward, self.data.valid.len() as u64);
-                }
-                self.store.put(id, &trained.model, &proposal.genotype)?;
-                // Scored after it is saved: scoring moves batch norm's running statistics.
-                let score = self.data.score_images(proposal);
-                if score > 0 {
-                    let set = self.data.valid.select(&(0..score).collect::<Vec<_>>());
-                    record.score_loss = Some(train::batch_loss(
-                        &trained.model,
-                        &set,
-                        &self.data.norm,
-                        self.recipe.batch,
-                        &self.devices,
-                    ));
-                    record.flops += compute::eval_flops(forward, score as u64);
-                }
-                record.state = TrialState::Complete;
-            }
-            end @ RunEnd::Diverged { .. } => {
-                record.reason = Some(format!("training {end}"));
-            }
+        outcome.flops = compute::training_flops(forward, trained.images as u64);
+        if let end @ RunEnd::Diverged { .. } = trained.end {
+            return Ok(failed(outcome, format!("training {end}")));
         }
-        record.seconds = started.elapsed().as_secs_f64();
-        Ok(record)
+        if proposal.validate {
+            outcome.valid_acc = Some(self.validate(&trained.model));
+            outcome.flops += compute::eval_flops(forward, self.data.valid.len() as u64);
+        }
+        self.store
+            .put(trial.id, &trained.model, &proposal.genotype)?;
+        // Scored after it is saved: scoring moves batch norm's running statistics.
+        let score = self.data.score_images(&proposal);
+        if score > 0 {
+            let set = self.data.valid.select(&(0..score).collect::<Vec<_>>());
+            outcome.score_loss = Some(train::batch_loss(
+                &trained.model,
+                &set,
+                &self.data.norm,
+                self.recipe.batch,
+                &self.devices,
+            ));
+            outcome.flops += compute::eval_flops(forward, score as u64);
+        }
+        outcome.seconds = started.elapsed().as_secs_f64();
+        Ok(Evaluation {
+            state: TrialState::Complete,
+            outcome,
+            reason: None,
+        })
+    }
+}
+
+impl study::Evaluator<GrownSpace> for Evaluator<'_> {
+    fn cost(&self, proposal: &Proposal<NetworkArch>) -> Cost {
+        let images = self.images_asked(proposal);
+        Cost {
+            images: images as u64,
+            flops: self.data.trial_flops(proposal, images),
+        }
+    }
+
+    fn evaluate(
+        &self,
+        trial: &Trial<NetworkArch>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Evaluation, BoxError> {
+        Ok(self.train_trial(trial, progress)?)
+    }
+
+    fn seconds_per_flop(&self, genotype: &NetworkArch) -> f64 {
+        self.probe_seconds_per_flop(genotype)
     }
 }
 

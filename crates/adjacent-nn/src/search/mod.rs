@@ -11,53 +11,16 @@ use std::time::Instant;
 use adjacent_core::compute;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::spaces::grown::GrownSpace;
-use adjacent_core::strategy::Strategy;
-use adjacent_core::trial::{Proposal, TrialId, TrialState};
+pub use adjacent_core::study::Stop;
+use adjacent_core::study::{Lease, MakeStrategy, Storage, Stored, Study, StudyEvent};
+use adjacent_core::trial::{Trial, TrialId, TrialState};
 
-pub use evaluator::{Evaluator, SearchData, TrialRecipe, TrialRecord, find_morphism};
+pub use evaluator::{Evaluator, SearchData, TrialRecipe, find_morphism};
 pub use final_phase::{FinalPlan, FinalRecord, FinalStart, train_final};
 
 use crate::error::NnError;
 use crate::net::Network;
 use crate::train::{self, Event, TrainConfig};
-
-/// The budget of a whole search, final phase included.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Stop {
-    /// This many trials; the final phase then gets `share / (1 - share)` of their compute.
-    Trials(usize),
-    /// Training images passed forward and backward, summed over all trials and the final phase.
-    Images(usize),
-    /// Seconds of wall time: a trial is not started if it would, by the throughput measured so
-    /// far, end past the search's share of them.
-    Seconds(f64),
-    /// Compute in FLOPs (multiply-adds of the cost model; a training image costs three forward
-    /// passes, a validation image one), summed over all trials and the final phase.
-    Flops(u64),
-}
-
-impl Stop {
-    /// The part of the budget the search itself may spend, the rest being kept for the final phase.
-    pub fn search_part(self, final_share: f64) -> Stop {
-        let keep = 1.0 - final_share;
-        match self {
-            Stop::Trials(n) => Stop::Trials(n),
-            Stop::Images(b) => Stop::Images((b as f64 * keep).floor() as usize),
-            Stop::Seconds(s) => Stop::Seconds(s * keep),
-            Stop::Flops(b) => Stop::Flops((b as f64 * keep).floor() as u64),
-        }
-    }
-
-    /// The budget flag this stop comes from, for error messages.
-    fn flag(self) -> &'static str {
-        match self {
-            Stop::Trials(_) => "trials",
-            Stop::Images(_) => "budget-images",
-            Stop::Seconds(_) => "budget-minutes",
-            Stop::Flops(_) => "budget-flops",
-        }
-    }
-}
 
 /// What a search has spent so far.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -68,18 +31,12 @@ pub struct Spent {
     pub seconds: f64,
 }
 
-/// What the search loop reports as it goes.
+/// What the search reports as it goes.
 pub enum SearchEvent<'a> {
-    /// A trial starts; it will train on `images` images.
-    Started {
-        id: TrialId,
-        proposal: &'a Proposal<NetworkArch>,
-        images: usize,
-    },
-    /// A training step of the running trial (or of the final phase).
+    /// The study's events (trials started and ended by this worker, training steps).
+    Study(StudyEvent<'a, NetworkArch>),
+    /// A training step of the final phase.
     Step { step: usize, steps: usize },
-    /// A trial ended (complete or failed).
-    Done(&'a TrialRecord),
     /// The final phase starts: `arch` trains on `images` images.
     FinalStarted {
         arch: &'a NetworkArch,
@@ -91,128 +48,84 @@ pub enum SearchEvent<'a> {
     FinalDone(&'a FinalRecord),
 }
 
-/// The trials of a finished search.
+/// The trials of a finished search, in the order they ended.
 #[derive(Debug, Clone)]
 pub struct SearchRun {
-    pub records: Vec<TrialRecord>,
+    pub records: Vec<Trial<NetworkArch>>,
     /// Why the search stopped.
     pub stopped: String,
 }
 
 impl SearchRun {
     /// The complete trial with the highest validation accuracy (the earliest among equals).
-    pub fn best(&self) -> Option<&TrialRecord> {
-        self.records.iter().filter(|r| r.valid_acc.is_some()).fold(
-            None,
-            |best: Option<&TrialRecord>, r| match best {
-                Some(b) if b.valid_acc >= r.valid_acc => Some(b),
+    pub fn best(&self) -> Option<&Trial<NetworkArch>> {
+        self.records
+            .iter()
+            .filter(|r| r.valid_acc().is_some())
+            .fold(None, |best: Option<&Trial<NetworkArch>>, r| match best {
+                Some(b) if b.valid_acc() >= r.valid_acc() => Some(b),
                 _ => Some(r),
-            },
-        )
+            })
     }
 
     /// What the trials spent.
     pub fn spent(&self) -> Spent {
         Spent {
             trials: self.records.len(),
-            images: self.records.iter().map(|r| r.images).sum(),
-            flops: self.records.iter().map(|r| r.flops).sum(),
-            seconds: self.records.iter().map(|r| r.seconds).sum(),
+            images: self.records.iter().map(|r| r.outcome.images as usize).sum(),
+            flops: self.records.iter().map(|r| r.outcome.flops).sum(),
+            seconds: self.records.iter().map(|r| r.outcome.seconds).sum(),
         }
     }
 }
 
-/// Runs `strategy` on `space` until `stop`, evaluating each proposal with `evaluator`.
+/// How one worker takes part in a study.
+#[derive(Debug, Clone, Copy)]
+pub struct StudySetup<'a> {
+    /// The budget of the study's trials.
+    pub stop: Stop,
+    /// The worker's name (host and process).
+    pub worker: &'a str,
+    pub lease: Lease,
+}
+
+/// Runs the strategy `make` builds on `space` until `stop`, as one worker of the study kept in
+/// `storage` (new, or unfinished: a resumed study replays what was recorded), evaluating each
+/// proposal with `evaluator`; returns the study's trials.
 ///
 /// A budget that cannot fit the first trial is an error; failed trials are recorded and the search
 /// goes on; a strategy with nothing left to propose ends the search early.
 pub fn run(
-    strategy: &mut dyn Strategy<GrownSpace>,
-    space: &GrownSpace,
+    make: MakeStrategy<'_, GrownSpace>,
     evaluator: &Evaluator,
-    stop: Stop,
+    setup: StudySetup,
+    storage: &mut dyn Storage<NetworkArch>,
     observe: &mut dyn FnMut(SearchEvent),
-) -> Result<SearchRun, NnError> {
-    let started = Instant::now();
-    let mut records: Vec<TrialRecord> = Vec::new();
-    let (mut images_total, mut flops_total) = (0usize, 0u64);
-    let stopped = loop {
-        let id = TrialId(records.len() as u64);
-        if let Stop::Trials(n) = stop
-            && records.len() >= n
-        {
-            break format!("{n} trials done");
-        }
-        let proposal = match strategy.ask(space) {
-            Ok(p) => p,
-            Err(e) if records.is_empty() => return Err(e.into()),
-            Err(e) => break format!("the strategy stopped: {e}"),
-        };
-        let images = evaluator.images_asked(&proposal);
-        let flops = evaluator.data.trial_flops(&proposal, images);
-        let cannot_fit = |what: String, budget: String| {
-            Err(NnError::InvalidSetting {
-                field: stop.flag().into(),
-                reason: format!(
-                    "the search's part of the budget, {budget}, cannot fit its first trial, which needs {what}; give a larger budget or a smaller final share"
-                ),
-            })
-        };
-        match stop {
-            Stop::Images(budget) if images_total + images > budget => {
-                if records.is_empty() {
-                    return cannot_fit(format!("{images} images"), format!("{budget} images"));
-                }
-                break format!("the search's {budget} training images are spent");
-            }
-            Stop::Flops(budget) if flops_total + flops > budget => {
-                if records.is_empty() {
-                    return cannot_fit(compute::format_flops(flops), compute::format_flops(budget));
-                }
-                break format!("the search's {} are spent", compute::format_flops(budget));
-            }
-            Stop::Seconds(limit) => {
-                let estimate = match records.is_empty() {
-                    true => probe_seconds_per_flop(evaluator, &proposal.genotype) * flops as f64,
-                    false => seconds_per_flop(&records) * flops as f64,
-                };
-                let elapsed = started.elapsed().as_secs_f64();
-                if elapsed + estimate > limit {
-                    if records.is_empty() {
-                        return cannot_fit(
-                            format!("about {:.1} minutes here", estimate / 60.0),
-                            format!("{:.2} minutes", limit / 60.0),
-                        );
-                    }
-                    break format!("the search's {:.1} minutes are spent", limit / 60.0);
-                }
-            }
-            _ => {}
-        }
-        observe(SearchEvent::Started {
-            id,
-            proposal: &proposal,
-            images,
-        });
-        let mut record = evaluator.evaluate(id, &proposal, space, &mut |step, steps| {
-            observe(SearchEvent::Step { step, steps })
-        })?;
-        images_total += record.images;
-        flops_total += record.flops;
-        record.images_total = images_total;
-        record.flops_total = flops_total;
-        record.elapsed = started.elapsed().as_secs_f64();
-        strategy.tell(space, &record.to_trial());
-        observe(SearchEvent::Done(&record));
-        records.push(record);
-    };
-    Ok(SearchRun { records, stopped })
+) -> Result<(SearchRun, Option<TrialId>), NnError> {
+    let mut study = Study::new(evaluator.space, make, evaluator, setup.stop, setup.worker)?
+        .with_lease(setup.lease);
+    let stopped = study.run(storage, &mut |event| observe(SearchEvent::Study(event)))?;
+    let incumbent = study.strategy().incumbent();
+    let mut ended: Vec<Stored<NetworkArch>> = storage
+        .history()?
+        .into_iter()
+        .filter(|s| s.told_seq.is_some())
+        .collect();
+    ended.sort_by_key(|s| s.told_seq);
+    let records = ended.into_iter().map(|s| s.trial).collect();
+    Ok((SearchRun { records, stopped }, incumbent))
 }
 
 /// What a search strategy is: a strategy of the adjacent possible, or none at all.
 pub enum Searcher<'a> {
-    /// Trials proposed by a strategy, then the final phase on the best of them.
-    Strategy(&'a mut dyn Strategy<GrownSpace>),
+    /// Trials proposed by the strategy `make` builds, as one worker of the study in `storage`,
+    /// then the final phase on the best of them.
+    Strategy {
+        make: MakeStrategy<'a, GrownSpace>,
+        storage: &'a mut dyn Storage<NetworkArch>,
+        worker: &'a str,
+        lease: Lease,
+    },
     /// No search: this network trained from scratch with the whole budget (the control every
     /// search must beat).
     Fixed(NetworkArch),
@@ -223,7 +136,7 @@ pub struct Outcome {
     pub run: SearchRun,
     /// The trial the search chose (the strategy's incumbent, or its best validated trial); none
     /// for `fixed` or when no trial completed.
-    pub winner: Option<u64>,
+    pub winner: Option<TrialId>,
     /// The final phase's record and model (none when the final share is 0 or nothing completed).
     pub final_record: Option<FinalRecord>,
     pub final_model: Option<Network>,
@@ -256,7 +169,7 @@ pub fn check_final_budget(
         return Ok(());
     }
     let part = match total {
-        Stop::Images(b) => Stop::Images((b as f64 * share) as usize),
+        Stop::Images(b) => Stop::Images((b as f64 * share) as u64),
         Stop::Flops(b) => Stop::Flops((b as f64 * share) as u64),
         Stop::Seconds(s) => Stop::Seconds(s * share),
         Stop::Trials(_) => return Ok(()),
@@ -289,12 +202,12 @@ fn final_images(
     let validation = compute::eval_flops(forward, data.valid.len() as u64);
     let within = |flops: u64| compute::images_within(flops.saturating_sub(validation), forward);
     let images = match total {
-        Stop::Images(b) => b.saturating_sub(spent.images) as u64,
+        Stop::Images(b) => b.saturating_sub(spent.images as u64),
         Stop::Flops(b) => within(b.saturating_sub(spent.flops)),
         Stop::Trials(_) => within((spent.flops as f64 * share / (1.0 - share)) as u64),
         Stop::Seconds(s) => {
             let per_flop =
-                seconds_per_flop.unwrap_or_else(|| probe_seconds_per_flop(evaluator, arch));
+                seconds_per_flop.unwrap_or_else(|| evaluator.probe_seconds_per_flop(arch));
             within(((s - spent.seconds).max(0.0) / per_flop) as u64)
         }
     };
@@ -306,7 +219,6 @@ fn final_images(
 /// network with all of it; `plan` is then not used).
 pub fn search(
     searcher: Searcher,
-    space: &GrownSpace,
     evaluator: &Evaluator,
     total: Stop,
     plan: FinalPlan,
@@ -314,24 +226,29 @@ pub fn search(
 ) -> Result<Outcome, NnError> {
     let started = Instant::now();
     let (run, winner, start, share) = match searcher {
-        Searcher::Strategy(strategy) => {
+        Searcher::Strategy {
+            make,
+            storage,
+            worker,
+            lease,
+        } => {
             plan.validate()?;
-            let run = run(
-                strategy,
-                space,
-                evaluator,
-                total.search_part(plan.share),
-                observe,
-            )?;
+            let search_part = total.search_part(plan.share);
+            let study = StudySetup {
+                stop: search_part,
+                worker,
+                lease,
+            };
+            let (run, incumbent) = run(make, evaluator, study, storage, observe)?;
             // The strategy's own choice, or the best validated trial.
-            let winner = match strategy.incumbent() {
+            let winner = match incumbent {
                 Some(id) => run
                     .records
                     .iter()
-                    .find(|r| r.id == id.0 && r.state == TrialState::Complete),
+                    .find(|r| r.id == id && r.state == TrialState::Complete),
                 None => run.best(),
             }
-            .map(|b| (b.genotype.clone(), Some(TrialId(b.id)), b.span));
+            .map(|b| (b.genotype.clone(), Some(b.id), b.span));
             (run, winner, plan.start, plan.share)
         }
         Searcher::Fixed(arch) => {
@@ -351,7 +268,7 @@ pub fn search(
     };
     let mut outcome = Outcome {
         run,
-        winner: winner.as_ref().and_then(|w| w.1).map(|t| t.0),
+        winner: winner.as_ref().and_then(|w| w.1),
         final_record: None,
         final_model: None,
         final_skipped: None,
@@ -409,50 +326,53 @@ pub fn horizon_flops(evaluator: &Evaluator, total: Stop, reference: &NetworkArch
     let forward = evaluator.data.forward_flops(reference);
     match total {
         Stop::Flops(b) => Some(b),
-        Stop::Images(b) => Some(compute::training_flops(forward, b as u64)),
-        Stop::Seconds(s) => Some((s / probe_seconds_per_flop(evaluator, reference)) as u64),
+        Stop::Images(b) => Some(compute::training_flops(forward, b)),
+        Stop::Seconds(s) => Some((s / evaluator.probe_seconds_per_flop(reference)) as u64),
         Stop::Trials(_) => None,
     }
 }
 
 /// Seconds per FLOP of the trials so far, validation included.
-fn seconds_per_flop(records: &[TrialRecord]) -> f64 {
-    let seconds: f64 = records.iter().map(|r| r.seconds).sum();
-    let flops: u64 = records.iter().map(|r| r.flops).sum();
+fn seconds_per_flop(records: &[Trial<NetworkArch>]) -> f64 {
+    let seconds: f64 = records.iter().map(|r| r.outcome.seconds).sum();
+    let flops: u64 = records.iter().map(|r| r.outcome.flops).sum();
     seconds / flops.max(1) as f64
 }
 
-/// Estimated seconds per FLOP of training `arch` here: two timed training steps of a throwaway
-/// network.
-fn probe_seconds_per_flop(evaluator: &Evaluator, arch: &NetworkArch) -> f64 {
-    let set = &evaluator.data.train;
-    let batch = evaluator.recipe.batch.min(set.len());
-    let probe = set.select(&(0..batch * 2).map(|i| i % set.len()).collect::<Vec<_>>());
-    let config = TrainConfig {
-        epochs: 1,
-        images: None,
-        ..evaluator
-            .recipe
-            .train_config(batch * 2, evaluator.recipe.lr, [0.0, 1.0], 0, false)
-    };
-    let mut step_started = Instant::now();
-    let mut step_seconds = f64::INFINITY;
-    let _ = train::train(
-        Network::new(arch, &evaluator.devices.train),
-        &probe,
-        None,
-        &evaluator.data.norm,
-        &config,
-        &evaluator.devices,
-        &mut |event| {
-            if let Event::Step { step, .. } = event {
-                if step == 2 {
-                    step_seconds = step_started.elapsed().as_secs_f64();
+impl Evaluator<'_> {
+    /// Estimated seconds per FLOP of training `arch` here: two timed training steps of a throwaway
+    /// network.
+    pub fn probe_seconds_per_flop(&self, arch: &NetworkArch) -> f64 {
+        let evaluator = self;
+        let set = &evaluator.data.train;
+        let batch = evaluator.recipe.batch.min(set.len());
+        let probe = set.select(&(0..batch * 2).map(|i| i % set.len()).collect::<Vec<_>>());
+        let config = TrainConfig {
+            epochs: 1,
+            images: None,
+            ..evaluator
+                .recipe
+                .train_config(batch * 2, evaluator.recipe.lr, [0.0, 1.0], 0, false)
+        };
+        let mut step_started = Instant::now();
+        let mut step_seconds = f64::INFINITY;
+        let _ = train::train(
+            Network::new(arch, &evaluator.devices.train),
+            &probe,
+            None,
+            &evaluator.data.norm,
+            &config,
+            &evaluator.devices,
+            &mut |event| {
+                if let Event::Step { step, .. } = event {
+                    if step == 2 {
+                        step_seconds = step_started.elapsed().as_secs_f64();
+                    }
+                    step_started = Instant::now();
                 }
-                step_started = Instant::now();
-            }
-        },
-    );
-    let flops = compute::training_flops(evaluator.data.forward_flops(arch), batch as u64);
-    step_seconds / flops.max(1) as f64
+            },
+        );
+        let flops = compute::training_flops(evaluator.data.forward_flops(arch), batch as u64);
+        step_seconds / flops.max(1) as f64
+    }
 }

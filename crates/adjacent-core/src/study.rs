@@ -1,0 +1,725 @@
+//! Studies: the one loop that runs a strategy against an evaluator (ask, evaluate, tell, record,
+//! stop on the budget), over a [`Storage`] that keeps the trial history. `adjacent bench` (the
+//! tabular evaluator), `adjacent search` and `adjacent worker` (the trained or tabular evaluator),
+//! and the tests all run it.
+//!
+//! A strategy's state is a function of its seed and of the order in which it was asked and told
+//! (see [`Strategy`]). The storage numbers every ask and every tell of a study in one sequence,
+//! under a lock (a transaction), so that any worker, on any machine, rebuilds the very state of the
+//! strategy by replaying that sequence; a worker keeps its strategy between trials and replays only
+//! what the others did since. That is also all that resuming a study needs.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::compute;
+use crate::error::{BoxError, CoreError};
+use crate::space::SearchSpace;
+use crate::strategy::Strategy;
+use crate::trial::{Outcome, Proposal, Trial, TrialId, TrialState};
+
+/// The budget of a study.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stop {
+    /// This many trials.
+    Trials(u64),
+    /// Training images passed forward and backward, summed over the trials.
+    Images(u64),
+    /// Seconds of wall time: a trial is not started if it would, by the throughput measured so
+    /// far, end past them.
+    Seconds(f64),
+    /// Compute in FLOPs (multiply-adds of the cost model), summed over the trials.
+    Flops(u64),
+}
+
+impl Stop {
+    /// The budget flag this stop comes from, for error messages.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Stop::Trials(_) => "trials",
+            Stop::Images(_) => "budget-images",
+            Stop::Seconds(_) => "budget-minutes",
+            Stop::Flops(_) => "budget-flops",
+        }
+    }
+
+    /// The part of the budget a search may spend, the rest (`final_share`) being kept for the
+    /// final phase that trains its winner.
+    pub fn search_part(self, final_share: f64) -> Stop {
+        let keep = 1.0 - final_share;
+        match self {
+            Stop::Trials(n) => Stop::Trials(n),
+            Stop::Images(b) => Stop::Images((b as f64 * keep).floor() as u64),
+            Stop::Seconds(s) => Stop::Seconds(s * keep),
+            Stop::Flops(b) => Stop::Flops((b as f64 * keep).floor() as u64),
+        }
+    }
+
+    /// The budget in words.
+    pub fn describe(self) -> String {
+        match self {
+            Stop::Trials(n) => format!("{n} trials"),
+            Stop::Images(b) => format!("{b} training images"),
+            Stop::Seconds(s) => format!("{:.2} minutes", s / 60.0),
+            Stop::Flops(b) => compute::format_flops(b),
+        }
+    }
+}
+
+/// What a trial costs, known before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cost {
+    pub images: u64,
+    pub flops: u64,
+}
+
+/// What an evaluator made of a trial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// `Complete` or `Failed`.
+    pub state: TrialState,
+    pub outcome: Outcome,
+    /// Why a failed trial failed.
+    pub reason: Option<String>,
+}
+
+/// Evaluates trials: a table lookup, or training a network.
+pub trait Evaluator<S: SearchSpace>: Sync {
+    /// What evaluating `proposal` will cost, for the budget.
+    fn cost(&self, proposal: &Proposal<S::Genotype>) -> Cost;
+
+    /// Evaluates `trial` (a proposal, claimed by this worker). A trial that cannot train (its
+    /// parent's weights are missing, its training diverges) is a failed evaluation; an error is for
+    /// what stops the worker (a full disk).
+    fn evaluate(
+        &self,
+        trial: &Trial<S::Genotype>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Evaluation, BoxError>;
+
+    /// Seconds per FLOP of evaluating `genotype` here, measured without a trial: what a time
+    /// budget plans its first trial with.
+    fn seconds_per_flop(&self, _genotype: &S::Genotype) -> f64 {
+        0.0
+    }
+}
+
+/// A trial as its storage keeps it: with the places of its ask and its tell in the study's one
+/// sequence of events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<G> {
+    pub trial: Trial<G>,
+    pub asked_seq: u64,
+    /// Set once the trial has ended (complete, or failed for good).
+    pub told_seq: Option<u64>,
+}
+
+/// What the study decides, inside a claim, when no trial is waiting to be run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Asked<G> {
+    /// A new trial, to be stored as running under the claiming worker.
+    New(Box<Trial<G>>),
+    /// Nothing to run until running trials end.
+    Wait,
+    /// The study is over: nothing runs and nothing more will be asked.
+    Stop(String),
+}
+
+/// What a claim gives a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim<G> {
+    /// A trial to run, marked running under the worker (with its attempt counted).
+    Run(Box<Trial<G>>),
+    /// Nothing to run now; ask again later.
+    Wait,
+    /// The study is over, for this reason.
+    Done(String),
+}
+
+/// What a claim calls to decide on a new trial: the changes since the worker's last event in,
+/// the decision out.
+pub type Ask<'a, G> = dyn FnMut(&[Stored<G>]) -> Result<Asked<G>, CoreError> + 'a;
+
+/// How long a running trial's worker may stay silent, and how often a trial is tried.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lease {
+    /// Seconds without a heartbeat after which a running trial's worker counts as lost.
+    pub timeout: f64,
+    /// A lost trial goes back to pending until it has been started this many times; then it fails.
+    pub max_attempts: u32,
+}
+
+impl Default for Lease {
+    fn default() -> Self {
+        Lease {
+            timeout: 60.0,
+            max_attempts: 3,
+        }
+    }
+}
+
+impl Lease {
+    /// Seconds between a worker's heartbeats: a quarter of the timeout.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64((self.timeout / 4.0).max(0.01))
+    }
+}
+
+/// Keeps a running trial's heartbeat going until dropped.
+pub trait KeepAlive {}
+
+/// The trial history of one study, kept where workers can share it. Every method is one
+/// transaction.
+pub trait Storage<G>: Send {
+    /// Claims work for `worker`: first, running trials whose worker is lost (no heartbeat for
+    /// `lease.timeout`) go back to pending, or fail after `lease.max_attempts` starts (a tell);
+    /// then the oldest pending trial is claimed; when there is none, `ask` is called with every
+    /// trial whose ask or tell came after event `since`, and a new trial it returns is stored as
+    /// running (its ask the next event); a `Stop` marks the study finished.
+    fn claim(
+        &mut self,
+        worker: &str,
+        lease: Lease,
+        since: u64,
+        ask: &mut Ask<'_, G>,
+    ) -> Result<Claim<G>, CoreError>;
+
+    /// Records that `worker` is still running `trial`.
+    fn heartbeat(&mut self, trial: TrialId, worker: &str) -> Result<(), CoreError>;
+
+    /// Heartbeats for `trial` every `interval` until the returned guard is dropped (on a
+    /// connection of its own).
+    fn keep_alive(
+        &mut self,
+        trial: TrialId,
+        worker: &str,
+        interval: Duration,
+    ) -> Result<Box<dyn KeepAlive>, CoreError>;
+
+    /// Records the end of `trial` (complete or failed; a tell), if it is still running under its
+    /// worker and attempt; false when it is not (its worker was counted lost and another took it),
+    /// and nothing is written.
+    fn finish(&mut self, trial: &Trial<G>) -> Result<bool, CoreError>;
+
+    /// Puts `trial` back to pending if it is running under `worker` (a worker known to be dead).
+    fn release(&mut self, trial: TrialId, worker: &str) -> Result<bool, CoreError>;
+
+    /// Every trial, by id.
+    fn history(&mut self) -> Result<Vec<Stored<G>>, CoreError>;
+
+    /// Why the study finished, if it has.
+    fn finished(&mut self) -> Result<Option<String>, CoreError>;
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A study's history in memory: for one process (the tabular benchmark, tests).
+pub struct MemoryStorage<G> {
+    trials: Vec<Stored<G>>,
+    heartbeats: Vec<f64>,
+    /// The trial of each event, in order: event `n` (counting from 1) is `events[n - 1]`'s.
+    events: Vec<usize>,
+    /// Trials not ended, by index.
+    open: Vec<usize>,
+    finished: Option<String>,
+}
+
+impl<G> Default for MemoryStorage<G> {
+    fn default() -> Self {
+        MemoryStorage {
+            trials: Vec::new(),
+            heartbeats: Vec::new(),
+            events: Vec::new(),
+            open: Vec::new(),
+            finished: None,
+        }
+    }
+}
+
+struct NoKeepAlive;
+impl KeepAlive for NoKeepAlive {}
+
+impl<G: Clone + Send> MemoryStorage<G> {
+    fn running(&self, id: TrialId, worker: &str) -> Option<usize> {
+        let i = id.0 as usize;
+        let t = &self.trials.get(i)?.trial;
+        (t.state == TrialState::Running && t.worker.as_deref() == Some(worker)).then_some(i)
+    }
+
+    /// Records the next event, trial `i`'s; returns its number.
+    fn event(&mut self, i: usize) -> u64 {
+        self.events.push(i);
+        self.events.len() as u64
+    }
+
+    fn tell(&mut self, i: usize) {
+        let seq = self.event(i);
+        self.trials[i].told_seq = Some(seq);
+        self.open.retain(|&o| o != i);
+    }
+}
+
+impl<G: Clone + Send> Storage<G> for MemoryStorage<G> {
+    fn claim(
+        &mut self,
+        worker: &str,
+        lease: Lease,
+        since: u64,
+        ask: &mut Ask<'_, G>,
+    ) -> Result<Claim<G>, CoreError> {
+        if let Some(reason) = &self.finished {
+            return Ok(Claim::Done(reason.clone()));
+        }
+        let time = now();
+        for i in self.open.clone() {
+            let t = &mut self.trials[i].trial;
+            if t.state == TrialState::Running && time - self.heartbeats[i] > lease.timeout {
+                if t.attempts >= lease.max_attempts {
+                    t.state = TrialState::Failed;
+                    t.reason = Some(lost_reason(t.attempts, lease));
+                    t.finished_at = Some(time);
+                    self.tell(i);
+                } else {
+                    t.state = TrialState::Pending;
+                }
+            }
+        }
+        let pending = self
+            .open
+            .iter()
+            .copied()
+            .find(|&i| self.trials[i].trial.state == TrialState::Pending);
+        let i = match pending {
+            Some(i) => i,
+            None => {
+                let mut changed: Vec<usize> = self.events[since as usize..].to_vec();
+                changed.sort_unstable();
+                changed.dedup();
+                let changes: Vec<Stored<G>> =
+                    changed.iter().map(|&i| self.trials[i].clone()).collect();
+                match ask(&changes)? {
+                    Asked::New(trial) => {
+                        let i = self.trials.len();
+                        let seq = self.event(i);
+                        self.trials.push(Stored {
+                            trial: *trial,
+                            asked_seq: seq,
+                            told_seq: None,
+                        });
+                        self.heartbeats.push(time);
+                        self.open.push(i);
+                        i
+                    }
+                    Asked::Wait => return Ok(Claim::Wait),
+                    Asked::Stop(reason) => {
+                        self.finished = Some(reason.clone());
+                        return Ok(Claim::Done(reason));
+                    }
+                }
+            }
+        };
+        let t = &mut self.trials[i].trial;
+        t.state = TrialState::Running;
+        t.worker = Some(worker.to_string());
+        t.attempts += 1;
+        self.heartbeats[i] = time;
+        Ok(Claim::Run(Box::new(t.clone())))
+    }
+
+    fn heartbeat(&mut self, trial: TrialId, worker: &str) -> Result<(), CoreError> {
+        if let Some(i) = self.running(trial, worker) {
+            self.heartbeats[i] = now();
+        }
+        Ok(())
+    }
+
+    fn keep_alive(
+        &mut self,
+        _trial: TrialId,
+        _worker: &str,
+        _interval: Duration,
+    ) -> Result<Box<dyn KeepAlive>, CoreError> {
+        // One process: its trials' worker cannot be lost while it runs.
+        Ok(Box::new(NoKeepAlive))
+    }
+
+    fn finish(&mut self, trial: &Trial<G>) -> Result<bool, CoreError> {
+        let worker = trial.worker.as_deref().unwrap_or_default();
+        let Some(i) = self.running(trial.id, worker) else {
+            return Ok(false);
+        };
+        if self.trials[i].trial.attempts != trial.attempts {
+            return Ok(false);
+        }
+        self.trials[i].trial = trial.clone();
+        self.tell(i);
+        Ok(true)
+    }
+
+    fn release(&mut self, trial: TrialId, worker: &str) -> Result<bool, CoreError> {
+        match self.running(trial, worker) {
+            Some(i) => {
+                self.trials[i].trial.state = TrialState::Pending;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn history(&mut self) -> Result<Vec<Stored<G>>, CoreError> {
+        Ok(self.trials.clone())
+    }
+
+    fn finished(&mut self) -> Result<Option<String>, CoreError> {
+        Ok(self.finished.clone())
+    }
+}
+
+/// Why a trial failed whose worker was lost `attempts` times.
+pub fn lost_reason(attempts: u32, lease: Lease) -> String {
+    format!(
+        "its worker was lost {attempts} times (no heartbeat for {} s)",
+        lease.timeout
+    )
+}
+
+/// What a study reports as it goes.
+pub enum StudyEvent<'a, G> {
+    /// This worker starts a trial.
+    Started(&'a Trial<G>),
+    /// A step of the running trial's evaluation (a training step).
+    Step { step: usize, steps: usize },
+    /// This worker ended a trial and recorded it.
+    Done(&'a Trial<G>),
+    /// This worker ended a trial that another worker had taken over (its heartbeat was late): the
+    /// result is dropped.
+    Lost(&'a Trial<G>),
+    /// Nothing to run until other workers' trials end.
+    Waiting,
+}
+
+/// Builds a strategy afresh (a worker rebuilds its strategy when an ask was not used).
+pub type MakeStrategy<'a, S> =
+    Box<dyn Fn() -> Result<Box<dyn Strategy<S>>, CoreError> + Send + Sync + 'a>;
+
+/// One worker's run of a study: its strategy, replayed from the storage's events, and its
+/// evaluator.
+pub struct Study<'a, S: SearchSpace> {
+    space: &'a S,
+    make: MakeStrategy<'a, S>,
+    strategy: Box<dyn Strategy<S>>,
+    evaluator: &'a dyn Evaluator<S>,
+    stop: Stop,
+    worker: String,
+    lease: Lease,
+    /// How long to sleep when there is nothing to run.
+    poll: Duration,
+    /// Every trial the strategy has been asked for, as last heard of, by id.
+    trials: Vec<Trial<S::Genotype>>,
+    /// The last event the strategy has replayed.
+    applied: u64,
+    /// Every event replayed, in order (what a rebuilt strategy replays).
+    log: Vec<Event>,
+    /// The strategy was asked for a proposal that was not used: rebuild it before the next ask.
+    stale: bool,
+    started: Instant,
+    /// Seconds of the study's trials that ended before this worker started (a resumed study's).
+    seconds_before: Option<f64>,
+}
+
+impl<'a, S: SearchSpace> Study<'a, S> {
+    /// A worker named `worker` running `make`'s strategy within `stop`.
+    pub fn new(
+        space: &'a S,
+        make: MakeStrategy<'a, S>,
+        evaluator: &'a dyn Evaluator<S>,
+        stop: Stop,
+        worker: impl Into<String>,
+    ) -> Result<Self, CoreError> {
+        let strategy = make()?;
+        Ok(Study {
+            space,
+            make,
+            strategy,
+            evaluator,
+            stop,
+            worker: worker.into(),
+            lease: Lease::default(),
+            poll: Duration::from_millis(200),
+            trials: Vec::new(),
+            applied: 0,
+            log: Vec::new(),
+            stale: false,
+            started: Instant::now(),
+            seconds_before: None,
+        })
+    }
+
+    /// The same study with this lease.
+    pub fn with_lease(self, lease: Lease) -> Self {
+        Study { lease, ..self }
+    }
+
+    /// The same study, polling this often when it waits.
+    pub fn with_poll(self, poll: Duration) -> Self {
+        Study { poll, ..self }
+    }
+
+    /// The strategy, caught up with the last claim.
+    pub fn strategy(&self) -> &dyn Strategy<S> {
+        self.strategy.as_ref()
+    }
+
+    /// Runs trials until the study is over; returns why it ended. Every trial this worker ends is
+    /// recorded in `storage` before it is reported.
+    pub fn run(
+        &mut self,
+        storage: &mut dyn Storage<S::Genotype>,
+        observe: &mut dyn FnMut(StudyEvent<S::Genotype>),
+    ) -> Result<String, CoreError> {
+        loop {
+            let (worker, lease, applied) = (self.worker.clone(), self.lease, self.applied);
+            let claim =
+                storage.claim(&worker, lease, applied, &mut |changes| self.decide(changes))?;
+            let mut trial = match claim {
+                Claim::Run(trial) => *trial,
+                Claim::Wait => {
+                    observe(StudyEvent::Waiting);
+                    std::thread::sleep(self.poll);
+                    continue;
+                }
+                Claim::Done(reason) => return Ok(reason),
+            };
+            observe(StudyEvent::Started(&trial));
+            let evaluation = {
+                let _alive = storage.keep_alive(trial.id, &self.worker, self.lease.interval())?;
+                self.evaluator
+                    .evaluate(&trial, &mut |step, steps| {
+                        observe(StudyEvent::Step { step, steps })
+                    })
+                    .map_err(|source| CoreError::Evaluation {
+                        trial: trial.id.0,
+                        source,
+                    })?
+            };
+            trial.state = evaluation.state;
+            trial.outcome = evaluation.outcome;
+            trial.reason = evaluation.reason;
+            trial.finished_at = Some(now());
+            match storage.finish(&trial)? {
+                true => observe(StudyEvent::Done(&trial)),
+                false => observe(StudyEvent::Lost(&trial)),
+            }
+        }
+    }
+
+    /// Replays the events in `changes` that came after the last one replayed, in order: an ask
+    /// asks the strategy (which must propose the recorded genotype), a tell tells it the trial.
+    fn catch_up(&mut self, changes: &[Stored<S::Genotype>]) -> Result<(), CoreError> {
+        if self.stale {
+            self.stale = false;
+            self.strategy = (self.make)()?;
+            for event in self.log.clone() {
+                self.apply(event)?;
+            }
+        }
+        let mut changes: Vec<&Stored<S::Genotype>> = changes.iter().collect();
+        changes.sort_by_key(|s| s.trial.id);
+        // Every trial in the mirror has had its ask applied (replayed, or asked here).
+        let known = self.trials.len();
+        let mut events: Vec<(u64, Event)> = Vec::new();
+        for s in &changes {
+            let i = s.trial.id.0 as usize;
+            match i.cmp(&self.trials.len()) {
+                std::cmp::Ordering::Less => self.trials[i] = s.trial.clone(),
+                std::cmp::Ordering::Equal => self.trials.push(s.trial.clone()),
+                std::cmp::Ordering::Greater => {
+                    return Err(CoreError::Storage(
+                        format!(
+                            "the history skips from trial {} to trial {i}",
+                            self.trials.len()
+                        )
+                        .into(),
+                    ));
+                }
+            }
+            if s.asked_seq > self.applied && i >= known {
+                events.push((s.asked_seq, Event::Ask(i)));
+            }
+            if let Some(t) = s.told_seq.filter(|&t| t > self.applied) {
+                events.push((t, Event::Tell(i)));
+            }
+        }
+        events.sort_unstable_by_key(|e| e.0);
+        for &(_, event) in &events {
+            self.apply(event)?;
+            self.log.push(event);
+        }
+        let last = changes_max_seq(&changes);
+        self.applied = self.applied.max(last);
+        if self.seconds_before.is_none() {
+            self.seconds_before = Some(self.spent().seconds);
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Event) -> Result<(), CoreError> {
+        match event {
+            Event::Ask(i) => {
+                let recorded = &self.trials[i];
+                let proposal = self.strategy.ask(self.space)?;
+                if proposal.genotype != recorded.genotype {
+                    return Err(CoreError::HistoryMismatch {
+                        trial: i as u64,
+                        recorded: self.space.encode(&recorded.genotype),
+                        proposed: self.space.encode(&proposal.genotype),
+                    });
+                }
+            }
+            Event::Tell(i) => self.strategy.tell(self.space, &self.trials[i]),
+        }
+        Ok(())
+    }
+
+    /// What the study's trials have spent (ended ones) or will spend (the others, as estimated).
+    fn spent(&self) -> Spent {
+        let mut spent = Spent::default();
+        for t in &self.trials {
+            let (images, flops) = match t.is_finished() {
+                true => (t.outcome.images, t.outcome.flops),
+                false => {
+                    let cost = self.evaluator.cost(&t.proposal());
+                    (cost.images, cost.flops)
+                }
+            };
+            spent.images += images;
+            spent.flops += flops;
+            if t.is_finished() {
+                spent.seconds += t.outcome.seconds;
+                spent.finished_flops += t.outcome.flops;
+            }
+        }
+        spent
+    }
+
+    /// Inside a claim: catches up with the changes, then asks the strategy for the next trial
+    /// within the budget.
+    fn decide(&mut self, changes: &[Stored<S::Genotype>]) -> Result<Asked<S::Genotype>, CoreError> {
+        self.catch_up(changes)?;
+        let asked = self.trials.len() as u64;
+        let trials = &self.trials;
+        let wait_or_stop = |reason: String| match trials.iter().all(Trial::is_finished) {
+            true => Ok(Asked::Stop(reason)),
+            false => Ok(Asked::Wait),
+        };
+        if let Stop::Trials(n) = self.stop
+            && asked >= n
+        {
+            return wait_or_stop(format!("{n} trials done"));
+        }
+        if self.strategy.waiting() {
+            return wait_or_stop("the strategy waits for trials that will not end".into());
+        }
+        let proposal = self.strategy.ask(self.space);
+        // From here on, the strategy has been asked: unless the proposal is stored, it is stale.
+        self.stale = true;
+        let proposal = match proposal {
+            Ok(p) => p,
+            Err(e) if asked == 0 => return Err(e),
+            Err(e) => return wait_or_stop(format!("the strategy stopped: {e}")),
+        };
+        let cost = self.evaluator.cost(&proposal);
+        let spent = match self.stop {
+            Stop::Trials(_) => Spent::default(),
+            _ => self.spent(),
+        };
+        let cannot_fit = |needs: String, budget: String| {
+            Err(CoreError::InvalidSetting {
+                field: self.stop.flag().into(),
+                reason: format!(
+                    "the search's part of the budget, {budget}, cannot fit its first trial, which needs {needs}; give a larger budget or a smaller final share"
+                ),
+            })
+        };
+        match self.stop {
+            Stop::Images(budget) if spent.images + cost.images > budget => {
+                if asked == 0 {
+                    return cannot_fit(
+                        format!("{} images", cost.images),
+                        format!("{budget} images"),
+                    );
+                }
+                return wait_or_stop(format!("the search's {budget} training images are spent"));
+            }
+            Stop::Flops(budget) if spent.flops + cost.flops > budget => {
+                if asked == 0 {
+                    return cannot_fit(
+                        compute::format_flops(cost.flops),
+                        compute::format_flops(budget),
+                    );
+                }
+                return wait_or_stop(format!(
+                    "the search's {} are spent",
+                    compute::format_flops(budget)
+                ));
+            }
+            Stop::Seconds(limit) => {
+                let per_flop = match spent.finished_flops {
+                    0 => self.evaluator.seconds_per_flop(&proposal.genotype),
+                    flops => spent.seconds / flops as f64,
+                };
+                let estimate = per_flop * cost.flops as f64;
+                let elapsed =
+                    self.seconds_before.unwrap_or(0.0) + self.started.elapsed().as_secs_f64();
+                if elapsed + estimate > limit {
+                    if asked == 0 {
+                        return cannot_fit(
+                            format!("about {:.1} minutes here", estimate / 60.0),
+                            format!("{:.2} minutes", limit / 60.0),
+                        );
+                    }
+                    return wait_or_stop(format!(
+                        "the search's {:.1} minutes are spent",
+                        limit / 60.0
+                    ));
+                }
+            }
+            _ => {}
+        }
+        self.stale = false;
+        let mut trial = Trial::asked(TrialId(asked), proposal);
+        trial.asked_at = Some(now());
+        self.trials.push(trial.clone());
+        self.log.push(Event::Ask(asked as usize));
+        Ok(Asked::New(Box::new(trial)))
+    }
+}
+
+/// The last event among `changes`.
+fn changes_max_seq<G>(changes: &[&Stored<G>]) -> u64 {
+    changes
+        .iter()
+        .map(|s| s.asked_seq.max(s.told_seq.unwrap_or(0)))
+        .max()
+        .unwrap_or(0)
+}
+
+/// An event of a study's one sequence: the ask or the tell of a trial (by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    Ask(usize),
+    Tell(usize),
+}
+
+/// What trials have spent.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spent {
+    images: u64,
+    flops: u64,
+    seconds: f64,
+    finished_flops: u64,
+}

@@ -1,0 +1,445 @@
+//! Studies from the command line: `adjacent worker` joins a study from any machine that reaches
+//! its storage; `adjacent study list|show|export` reads studies; and `adjacent search --table`
+//! runs a study with a NAS-Bench-201 table as its evaluator (seconds instead of hours).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use adjacent_core::error::BoxError;
+use adjacent_core::spaces::nb201::{Cell, Nb201Space};
+use adjacent_core::strategy::StrategyKind;
+use adjacent_core::study::{
+    Cost, Evaluation, Evaluator, MakeStrategy, Stop, Storage, Study, StudyEvent,
+};
+use adjacent_core::tabular::{self, TabularEvaluator};
+use adjacent_core::trial::{Proposal, Trial, TrialState};
+use adjacent_nn::search::{self, SearchEvent, StudySetup};
+use adjacent_nn::train::Devices;
+use adjacent_store::{DbStorage, StudyInfo};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::files::write_json;
+use crate::search_cmd::{
+    SearchArgs, SearchStrategy, Setup, Start, StudySettings, budget, open_study, print_trial,
+    release_dead, remove_unused_output, start_of, study_settings, worker_name, write_trials,
+};
+
+/// A table lookup that takes a while, standing in for training when trying workers.
+struct TableEvaluator {
+    table: TabularEvaluator,
+    delay: Duration,
+}
+
+impl Evaluator<Nb201Space> for TableEvaluator {
+    fn cost(&self, _proposal: &Proposal<Cell>) -> Cost {
+        Cost::default()
+    }
+
+    fn evaluate(
+        &self,
+        trial: &Trial<Cell>,
+        _progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Evaluation, BoxError> {
+        std::thread::sleep(self.delay);
+        let mut outcome = self.table.query(&trial.genotype);
+        outcome.seconds = self.delay.as_secs_f64();
+        Ok(Evaluation {
+            state: TrialState::Complete,
+            outcome,
+            reason: None,
+        })
+    }
+}
+
+/// The registry strategy a table study runs.
+fn table_strategy(strategy: SearchStrategy) -> Result<StrategyKind> {
+    Ok(match strategy {
+        SearchStrategy::Adjacent => StrategyKind::Adjacent,
+        SearchStrategy::Evolution => StrategyKind::Evolution,
+        SearchStrategy::Random => StrategyKind::Random,
+        other => bail!(
+            "--strategy {} does not run on a table (it plans in training images); use adjacent, evolution or random",
+            other.name()
+        ),
+    })
+}
+
+/// A table study's evaluator and strategy, from its settings.
+fn table_parts(
+    settings: &StudySettings,
+) -> Result<(TableEvaluator, MakeStrategy<'static, Nb201Space>)> {
+    let args = &settings.args;
+    let table = args.table.as_ref().expect("a table study");
+    let kind = table_strategy(args.strategy)?;
+    let (evaluator, _judge) = tabular::load(table, &args.dataset)?;
+    let seed = args.seed;
+    kind.build::<Nb201Space>(seed)?;
+    Ok((
+        TableEvaluator {
+            table: evaluator,
+            delay: Duration::from_millis(args.delay_ms),
+        },
+        Box::new(move || kind.build(seed)),
+    ))
+}
+
+/// Runs this worker's part of a table study; prints each trial it ends.
+fn run_table_worker(
+    settings: &StudySettings,
+    storage: &mut dyn Storage<Cell>,
+    worker: &str,
+) -> Result<(String, usize)> {
+    let (evaluator, make) = table_parts(settings)?;
+    let space = Nb201Space::default();
+    let stop = budget(&settings.args)?;
+    let mut done = 0;
+    let stopped = Study::new(&space, make, &evaluator, stop, worker)?
+        .with_lease(settings.args.study.lease()?)
+        .with_poll(Duration::from_millis(20))
+        .run(storage, &mut |event| {
+            if let StudyEvent::Done(t) = event {
+                done += 1;
+                eprintln!(
+                    "trial {:>4} {:<8} valid {:>6.2}%  {}",
+                    t.id,
+                    t.parent.map_or("new".into(), |p| format!("~ {p}")),
+                    t.valid_acc().unwrap_or(f64::NAN),
+                    space_string(&t.genotype)
+                );
+            }
+        })?;
+    Ok((stopped, done))
+}
+
+fn space_string(cell: &Cell) -> String {
+    cell.to_string()
+}
+
+#[derive(Serialize)]
+struct TableSummary<'a> {
+    strategy: &'a str,
+    seed: u64,
+    table: String,
+    dataset: &'a str,
+    trials: usize,
+    /// The cell with the best validation accuracy (the table's 12-epoch accuracy).
+    best_trial: Option<u64>,
+    best_arch: Option<String>,
+    best_valid_acc: Option<f64>,
+    stopped: &'a str,
+    seconds: f64,
+}
+
+/// `adjacent search --table`: a study whose evaluator is the table.
+pub fn table_search(args: &SearchArgs, stop: Stop) -> Result<()> {
+    let Stop::Trials(_) = stop else {
+        bail!("a table search counts trials: give --trials N");
+    };
+    table_strategy(args.strategy)?;
+    let table = args.table.as_ref().expect("a table search");
+    if !table.is_file() {
+        bail!("--table {}: no such file", table.display());
+    }
+    let start = start_of(args)?;
+    let fresh = matches!(start, Start::New);
+    let result = table_search_into(args, &start);
+    if result.is_err() && fresh {
+        remove_unused_output(&args.out);
+    }
+    result
+}
+
+fn table_search_into(args: &SearchArgs, start: &Start) -> Result<()> {
+    let started = Instant::now();
+    let settings = study_settings(args, &Default::default())?;
+    // The table and strategy are checked before a study is created for them.
+    let _checked = table_parts(&settings)?;
+    let (backend, info, recorded) = open_study(&settings, start)?;
+    let mut storage = DbStorage::<Cell>::new(backend, &info);
+    release_dead(&mut storage)?;
+    let (stopped, _) = run_table_worker(&recorded, &mut storage, &worker_name())?;
+    let history = storage.history()?;
+    write_trials(&args.out.join("trials.jsonl"), &history)?;
+    let best = history
+        .iter()
+        .filter_map(|s| s.trial.valid_acc().map(|v| (v, &s.trial)))
+        .fold(
+            None,
+            |best: Option<(f64, &Trial<Cell>)>, (v, t)| match best {
+                Some((b, _)) if b >= v => best,
+                _ => Some((v, t)),
+            },
+        );
+    let summary = TableSummary {
+        strategy: args.strategy.name(),
+        seed: args.seed,
+        table: recorded
+            .args
+            .table
+            .as_ref()
+            .map_or(String::new(), |t| t.display().to_string()),
+        dataset: &args.dataset,
+        trials: history.iter().filter(|s| s.told_seq.is_some()).count(),
+        best_trial: best.map(|b| b.1.id.0),
+        best_arch: best.map(|b| b.1.genotype.to_string()),
+        best_valid_acc: best.map(|b| b.0),
+        stopped: &stopped,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    write_json(&args.out.join("summary.json"), &summary)?;
+    println!(
+        "{} trials ({stopped}); best valid {:.2}%: {}",
+        summary.trials,
+        summary.best_valid_acc.unwrap_or(f64::NAN),
+        summary.best_arch.as_deref().unwrap_or("-")
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The study's storage: postgres://user:password@host/database, or a SQLite file (a search's
+    /// OUT/study.db).
+    #[arg(long, value_name = "URL")]
+    pub storage: String,
+    /// The study to join.
+    #[arg(long)]
+    pub study: String,
+    /// cpu, or cuda:N in a build with the cuda feature.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Seconds to wait for the study to be created (workers may start before `adjacent search`).
+    #[arg(long, default_value_t = 0.0)]
+    pub wait: f64,
+}
+
+/// `adjacent worker`: runs trials of an existing study until it is over. The final phase is left
+/// to the `adjacent search` that created the study.
+pub fn run_worker(args: WorkerArgs) -> Result<()> {
+    let waited = Instant::now();
+    let (backend, info) = loop {
+        let found = adjacent_store::open(&args.storage).and_then(|mut backend| {
+            let info = adjacent_store::find_study(backend.as_mut(), &args.study)?;
+            Ok((backend, info))
+        });
+        match found {
+            Ok(found) => break found,
+            Err(_) if waited.elapsed().as_secs_f64() < args.wait => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let settings: StudySettings = serde_json::from_str(&info.spec.settings)
+        .with_context(|| format!("study {:?}: damaged settings", info.spec.name))?;
+    let worker = worker_name();
+    eprintln!(
+        "worker {worker}: study {:?} ({} {} on {})",
+        info.spec.name, info.spec.strategy, info.spec.space, info.spec.data
+    );
+    let (stopped, done) = match &settings.args.table {
+        Some(_) => {
+            let mut storage = DbStorage::<Cell>::new(backend, &info);
+            run_table_worker(&settings, &mut storage, &worker)?
+        }
+        None => {
+            let out = &settings.args.out;
+            if !out.is_dir() {
+                bail!(
+                    "study {:?} keeps its weights in {}, which this machine cannot see; run workers of a trained study where that folder is (or on a shared file system)",
+                    info.spec.name,
+                    out.join("weights").display()
+                );
+            }
+            let devices = Devices::new(adjacent_nn::device(&args.device)?);
+            let setup = Setup::new(&settings.args, &settings.config)?;
+            let evaluator = setup.evaluator(&settings.config, &devices, settings.args.seed);
+            let Some(make) = setup.strategy_maker(&settings)? else {
+                bail!(
+                    "study {:?} trains one network (fixed): there are no trials to share",
+                    info.spec.name
+                );
+            };
+            let stop = budget(&settings.args)?.search_part(settings.config.final_share);
+            let mut storage = DbStorage::new(backend, &info);
+            let setup = StudySetup {
+                stop,
+                worker: &worker,
+                lease: settings.args.study.lease()?,
+            };
+            let mut done = 0;
+            let (run, _) = search::run(make, &evaluator, setup, &mut storage, &mut |event| {
+                if let SearchEvent::Study(StudyEvent::Done(t)) = event {
+                    done += 1;
+                    print_trial(t);
+                }
+            })?;
+            (run.stopped, done)
+        }
+    };
+    println!("worker {worker}: {done} trials run; the study is over ({stopped})");
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct StudyArgs {
+    #[command(subcommand)]
+    pub command: StudyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StudyCommand {
+    /// The studies in a storage, with their trials by state.
+    List {
+        #[arg(long, value_name = "URL")]
+        storage: String,
+    },
+    /// One study: its settings and trials by state.
+    Show {
+        #[arg(long, value_name = "URL")]
+        storage: String,
+        #[arg(long)]
+        study: String,
+    },
+    /// A study's trials, in the order they were proposed (to standard output, or --out).
+    Export {
+        #[arg(long, value_name = "URL")]
+        storage: String,
+        #[arg(long)]
+        study: String,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+fn state_counts(s: &StudyInfo) -> String {
+    format!(
+        "{} complete, {} failed, {} running, {} pending",
+        s.complete, s.failed, s.running, s.pending
+    )
+}
+
+pub fn run_study(args: StudyArgs) -> Result<()> {
+    match args.command {
+        StudyCommand::List { storage } => {
+            let mut backend = adjacent_store::open(&storage)?;
+            let studies = backend.studies()?;
+            if studies.is_empty() {
+                println!("no studies in {}", backend.url());
+            }
+            for s in studies {
+                println!(
+                    "{:<20} {:<10} {:<6} seed {:<4} {:<10} {}: {}",
+                    s.spec.name,
+                    s.spec.strategy,
+                    s.spec.space,
+                    s.spec.seed,
+                    match &s.finished {
+                        Some(_) => "finished",
+                        None => "open",
+                    },
+                    s.spec.data,
+                    state_counts(&s)
+                );
+            }
+            Ok(())
+        }
+        StudyCommand::Show { storage, study } => {
+            let mut backend = adjacent_store::open(&storage)?;
+            let info = adjacent_store::find_study(backend.as_mut(), &study)?;
+            let settings: serde_json::Value =
+                serde_json::from_str(&info.spec.settings).unwrap_or(serde_json::Value::Null);
+            let shown = serde_json::json!({
+                "study": info,
+                "settings": settings,
+            });
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+            Ok(())
+        }
+        StudyCommand::Export {
+            storage,
+            study,
+            format,
+            out,
+        } => {
+            let mut backend = adjacent_store::open(&storage)?;
+            let info = adjacent_store::find_study(backend.as_mut(), &study)?;
+            let mut storage = DbStorage::<serde_json::Value>::new(backend, &info);
+            let history = storage.history()?;
+            let mut sink: Box<dyn Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?,
+                )),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            match format {
+                ExportFormat::Jsonl => {
+                    for s in &history {
+                        writeln!(sink, "{}", serde_json::to_string(&s.trial)?)?;
+                    }
+                }
+                ExportFormat::Csv => {
+                    let mut w = csv::Writer::from_writer(sink);
+                    w.write_record([
+                        "id",
+                        "state",
+                        "parent",
+                        "mutation",
+                        "valid_acc",
+                        "train_loss",
+                        "tail_loss",
+                        "score_loss",
+                        "images",
+                        "flops",
+                        "seconds",
+                        "worker",
+                        "attempts",
+                        "reason",
+                        "genotype",
+                    ])?;
+                    let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+                    for s in &history {
+                        let t = &s.trial;
+                        let o = &t.outcome;
+                        w.write_record([
+                            t.id.to_string(),
+                            format!("{:?}", t.state).to_lowercase(),
+                            t.parent.map_or(String::new(), |p| p.to_string()),
+                            t.mutation.clone().unwrap_or_default(),
+                            opt(o.valid_acc),
+                            opt(o.train_loss),
+                            opt(o.tail_loss),
+                            opt(o.score_loss),
+                            o.images.to_string(),
+                            o.flops.to_string(),
+                            o.seconds.to_string(),
+                            t.worker.clone().unwrap_or_default(),
+                            t.attempts.to_string(),
+                            t.reason.clone().unwrap_or_default(),
+                            match &t.genotype {
+                                serde_json::Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            },
+                        ])?;
+                    }
+                    w.flush()?;
+                    return Ok(());
+                }
+            }
+            sink.flush()?;
+            Ok(())
+        }
+    }
+}
