@@ -1,0 +1,593 @@
+//! Studies as users run them: several workers on one study (SQLite, PostgreSQL), a worker killed in
+//! the middle of a trial, a search killed and resumed, and bad input.
+//!
+//! The PostgreSQL tests need a server: `.ci/run` starts one and sets ADJACENT_TEST_POSTGRES. Without
+//! it they fail under CI and say so elsewhere.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use adjacent_core::space::SearchSpace;
+use adjacent_core::spaces::nb201::{Cell, Nb201Space};
+use adjacent_store::Backend;
+use common::{adjacent, fails};
+use serde_json::Value;
+
+const TABLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../data/nb201_cifar10.csv.gz"
+);
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_adjacent"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+fn succeeded(child: Child) -> Output {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn check(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn records(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("trials.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A table search of `trials` trials into `out`, with `extra` arguments.
+fn table_search(out: &Path, strategy: &str, trials: usize, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "search",
+        "--table",
+        TABLE,
+        "--strategy",
+        strategy,
+        "--trials",
+        &trials.to_string(),
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Every trial of a finished study recorded once, complete, and no canonical cell twice; returns
+/// the trials each worker ran.
+fn check_study(trials: &[Value], budget: usize) -> HashMap<String, usize> {
+    assert_eq!(trials.len(), budget);
+    let ids: HashSet<u64> = trials.iter().map(|t| t["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (0..budget as u64).collect());
+    let space = Nb201Space::default();
+    let keys: HashSet<_> = trials
+        .iter()
+        .map(|t| {
+            let cell: Cell = t["genotype"].as_str().unwrap().parse().unwrap();
+            space.key(&cell)
+        })
+        .collect();
+    assert_eq!(keys.len(), budget, "a canonical cell was evaluated twice");
+    let mut by_worker = HashMap::new();
+    for t in trials {
+        assert_eq!(t["state"], "complete", "{t}");
+        *by_worker
+            .entry(t["worker"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    by_worker
+}
+
+/// Waits until `done` holds (or panics after a minute).
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The trials of the study in `db` (SQLite), or none while it is not there yet.
+fn stored(db: &Path) -> Vec<adjacent_store::Row> {
+    if !db.exists() {
+        return Vec::new();
+    }
+    let Ok(mut backend) = adjacent_store::SqliteBackend::open(db) else {
+        return Vec::new();
+    };
+    match backend.studies() {
+        Ok(studies) if !studies.is_empty() => backend.trials(studies[0].id).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn two_workers_share_a_sqlite_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    let search = spawn(&strs(&table_search(
+        &out,
+        "adjacent",
+        150,
+        &["--delay-ms", "5"],
+    )));
+    let db = out.join("study.db");
+    let worker = spawn(&[
+        "worker",
+        "--storage",
+        db.to_str().unwrap(),
+        "--study",
+        "search",
+        "--wait",
+        "30",
+    ]);
+    succeeded(search);
+    let worker = succeeded(worker);
+    assert!(String::from_utf8_lossy(&worker.stdout).contains("the study is over"));
+    let by_worker = check_study(&records(&out), 150);
+    assert_eq!(by_worker.len(), 2, "{by_worker:?}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["trials"], 150);
+}
+
+/// The PostgreSQL server of the tests, if there is one.
+fn postgres() -> Option<String> {
+    match std::env::var("ADJACENT_TEST_POSTGRES") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => panic!(
+            "ADJACENT_TEST_POSTGRES is not set: .ci/run starts a PostgreSQL server for these tests"
+        ),
+        Err(_) => {
+            eprintln!(
+                "SKIPPED: no PostgreSQL server (set ADJACENT_TEST_POSTGRES, or run .ci/run, which starts one)"
+            );
+            None
+        }
+    }
+}
+
+/// A study name no other run of the tests uses.
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+#[test]
+fn four_workers_share_a_postgres_study() {
+    let Some(url) = postgres() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    let name = unique("four");
+    let search = spawn(&strs(&table_search(
+        &out,
+        "random",
+        500,
+        &["--delay-ms", "2", "--storage", &url, "--study", &name],
+    )));
+    let workers: Vec<Child> = (0..3)
+        .map(|_| {
+            spawn(&[
+                "worker",
+                "--storage",
+                &url,
+                "--study",
+                &name,
+                "--wait",
+                "30",
+            ])
+        })
+        .collect();
+    succeeded(search);
+    for w in workers {
+        succeeded(w);
+    }
+    let by_worker = check_study(&records(&out), 500);
+    assert_eq!(by_worker.len(), 4, "{by_worker:?}");
+    let list = check(adjacent(&["study", "list", "--storage", &url]));
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.lines()
+            .any(|l| l.contains(&name) && l.contains("500 complete")),
+        "{list}"
+    );
+}
+
+#[test]
+fn a_worker_killed_in_a_trial_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    let search = spawn(&strs(&table_search(
+        &out,
+        "random",
+        12,
+        &["--delay-ms", "300", "--heartbeat-timeout", "1"],
+    )));
+    let db = out.join("study.db");
+    let mut worker = spawn(&[
+        "worker",
+        "--storage",
+        db.to_str().unwrap(),
+        "--study",
+        "search",
+        "--wait",
+        "30",
+    ]);
+    let pid = format!(":{}", worker.id());
+    let mut killed = None;
+    wait_for("the worker to run a trial", || {
+        killed = stored(&db).into_iter().find(|r| {
+            r.state == adjacent_core::trial::TrialState::Running
+                && r.worker.as_deref().is_some_and(|w| w.ends_with(&pid))
+        });
+        killed.is_some()
+    });
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    succeeded(search);
+    let trials = records(&out);
+    check_study(&trials, 12);
+    let killed = killed.unwrap().id;
+    let again = trials
+        .iter()
+        .find(|t| t["id"].as_u64() == Some(killed))
+        .unwrap();
+    assert_eq!(again["attempts"], 2, "{again}");
+    assert!(
+        !again["worker"].as_str().unwrap().ends_with(&pid),
+        "{again}"
+    );
+}
+
+#[test]
+fn a_killed_table_search_resumes_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let args =
+        |out: &Path| table_search(out, "evolution", 60, &["--seed", "4", "--delay-ms", "20"]);
+    check(adjacent(&strs(&args(&whole))));
+    let cut = dir.path().join("cut");
+    let mut first = spawn(&strs(&args(&cut)));
+    wait_for("20 trials", || {
+        stored(&cut.join("study.db"))
+            .iter()
+            .filter(|r| r.told_seq.is_some())
+            .count()
+            >= 20
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(!cut.join("summary.json").exists());
+    let resumed = check(adjacent(&strs(&args(&cut))));
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("60 trials"));
+    let key = |t: &Value| {
+        (
+            t["id"].as_u64(),
+            t["genotype"].clone(),
+            t["valid_acc"].clone(),
+        )
+    };
+    let mut a: Vec<_> = records(&whole).iter().map(key).collect();
+    let mut b: Vec<_> = records(&cut).iter().map(key).collect();
+    a.sort_by_key(|k| k.0);
+    b.sort_by_key(|k| k.0);
+    assert_eq!(a, b);
+    let summary = |out: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+    };
+    assert_eq!(summary(&whole)["best_arch"], summary(&cut)["best_arch"]);
+    // A finished search is not run again.
+    let err = fails(&strs(&args(&cut)));
+    assert!(err.contains("finished search"), "{err}");
+}
+
+/// Tiny trained searches: from-scratch networks 4 wide on 600 built-in images.
+const TINY: &str = r#"
+start_channels = 4
+
+[limits]
+max_cells = 2
+max_channels = 8
+
+[train]
+scratch_epochs = 0.5
+batch = 64
+
+[asha]
+min_epochs = 0.25
+eta = 2
+rungs = 3
+"#;
+
+fn trained_search(dir: &Path, out: &Path, strategy: &str, trials: &str) -> Vec<String> {
+    let config = dir.join("tiny.toml");
+    std::fs::write(&config, TINY).unwrap();
+    [
+        "search",
+        "--subset",
+        "600",
+        "--valid",
+        "150",
+        "--config",
+        config.to_str().unwrap(),
+        "--strategy",
+        strategy,
+        "--trials",
+        trials,
+        "--heartbeat-timeout",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn a_trained_search_killed_after_its_second_trial_resumes_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    check(adjacent(&strs(&trained_search(
+        dir.path(),
+        &whole,
+        "random",
+        "4",
+    ))));
+    let cut = dir.path().join("cut");
+    let args = trained_search(dir.path(), &cut, "random", "4");
+    let mut first = spawn(&strs(&args));
+    wait_for("two trials", || lines(&cut.join("trials.jsonl")) >= 2);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let resumed = check(adjacent(&strs(&args)));
+    assert!(
+        String::from_utf8_lossy(&resumed.stderr).contains("resuming study"),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let key = |t: &Value| {
+        (
+            t["id"].as_u64(),
+            t["genotype"].clone(),
+            t["valid_acc"].clone(),
+        )
+    };
+    let mut a: Vec<_> = records(&whole).iter().map(key).collect();
+    let mut b: Vec<_> = records(&cut).iter().map(key).collect();
+    a.sort_by_key(|k| k.0);
+    b.sort_by_key(|k| k.0);
+    assert_eq!(a, b);
+    let summary = |out: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+    };
+    let (s, t) = (summary(&whole), summary(&cut));
+    for field in ["arch", "valid_acc", "test_acc", "best_trial", "trials"] {
+        assert_eq!(s[field], t[field], "{field}");
+    }
+}
+
+#[test]
+fn children_on_one_worker_load_weights_their_parents_got_on_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("asha");
+    let args = trained_search(dir.path(), &out, "asha", "9");
+    // The search runs the first trials (rung 0), and is killed; a worker runs the rest, whose
+    // promotions continue the killed process's networks; the search, run again, delivers.
+    let mut first = spawn(&strs(&args));
+    wait_for("four trials", || lines(&out.join("trials.jsonl")) >= 4);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let db = out.join("study.db");
+    let worker = check(adjacent(&[
+        "worker",
+        "--storage",
+        db.to_str().unwrap(),
+        "--study",
+        "search",
+    ]));
+    assert!(String::from_utf8_lossy(&worker.stdout).contains("the study is over"));
+    check(adjacent(&strs(&args)));
+    let trials = records(&out);
+    assert_eq!(trials.len(), 9);
+    let by_id: HashMap<u64, &Value> = trials
+        .iter()
+        .map(|t| (t["id"].as_u64().unwrap(), t))
+        .collect();
+    let crossed = trials.iter().filter(|t| {
+        t["inherit"] == Value::Bool(true)
+            && t["state"] == "complete"
+            && t["worker"] != by_id[&t["parent"].as_u64().unwrap()]["worker"]
+    });
+    assert!(crossed.count() >= 1, "{trials:#?}");
+    assert!(out.join("summary.json").exists());
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    check(adjacent(&strs(&table_search(&out, "random", 5, &[]))));
+    let db = out.join("study.db");
+    let db_text = db.to_str().unwrap();
+
+    // A study that does not exist.
+    let err = fails(&["worker", "--storage", db_text, "--study", "nope"]);
+    assert!(
+        err.contains("no study named \"nope\"") && err.contains("search"),
+        "{err}"
+    );
+    let err = fails(&["study", "export", "--storage", db_text, "--study", "nope"]);
+    assert!(err.contains("no study named"), "{err}");
+
+    // A study created with another strategy, or another space (a table study resumed as a
+    // trained search).
+    let other = dir.path().join("other");
+    check(adjacent(&strs(&table_search(
+        &other,
+        "random",
+        5,
+        &["--delay-ms", "1"],
+    ))));
+    std::fs::remove_file(other.join("summary.json")).unwrap();
+    let before = std::fs::read(other.join("study.db")).unwrap();
+    let err = fails(&strs(&table_search(
+        &other,
+        "evolution",
+        5,
+        &["--delay-ms", "1"],
+    )));
+    assert!(
+        err.contains("created with") && err.contains("evolution"),
+        "{err}"
+    );
+    let err = fails(&[
+        "search",
+        "--trials",
+        "5",
+        "--strategy",
+        "random",
+        "--storage",
+        other.join("study.db").to_str().unwrap(),
+        "--out",
+        dir.path().join("trained").to_str().unwrap(),
+    ]);
+    assert!(err.contains("created with space"), "{err}");
+    assert_eq!(std::fs::read(other.join("study.db")).unwrap(), before);
+
+    // A database written by a newer adjacent.
+    let newer = dir.path().join("newer.db");
+    std::fs::copy(&db, &newer).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&newer).unwrap();
+        conn.execute(
+            "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&newer).unwrap();
+    let err = fails(&["study", "list", "--storage", newer.to_str().unwrap()]);
+    assert!(err.contains("schema version 99"), "{err}");
+    assert_eq!(std::fs::read(&newer).unwrap(), before);
+
+    // Not a database at all, and a storage that is not an address.
+    let text = dir.path().join("text.db");
+    std::fs::write(&text, "not a database").unwrap();
+    let err = fails(&["study", "list", "--storage", text.to_str().unwrap()]);
+    assert!(err.contains("text.db"), "{err}");
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), "not a database");
+    let err = fails(&["study", "list", "--storage", "mysql://host/db"]);
+    assert!(err.contains("invalid storage"), "{err}");
+
+    // An unreachable server.
+    let err = fails(&[
+        "study",
+        "list",
+        "--storage",
+        "postgres://postgres:x@127.0.0.1:1/postgres",
+    ]);
+    assert!(
+        err.contains("cannot open postgres://postgres:***@127.0.0.1:1"),
+        "{err}"
+    );
+    assert!(!err.contains(":x@"), "the password is not shown: {err}");
+}
+
+#[test]
+fn wrong_postgres_credentials_get_a_clear_error() {
+    let Some(url) = postgres() else { return };
+    let (head, rest) = url.split_once('@').unwrap();
+    let user = head.rsplit_once(':').unwrap().0;
+    let wrong = format!("{user}:wrong-password@{rest}");
+    let err = fails(&["study", "list", "--storage", &wrong]);
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!err.contains("wrong-password"), "{err}");
+}
+
+#[test]
+fn export_writes_every_trial_as_jsonl_or_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    check(adjacent(&strs(&table_search(&out, "evolution", 20, &[]))));
+    let db = out.join("study.db");
+    let jsonl = check(adjacent(&[
+        "study",
+        "export",
+        "--storage",
+        db.to_str().unwrap(),
+        "--study",
+        "search",
+    ]));
+    let rows: Vec<Value> = String::from_utf8_lossy(&jsonl.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 20);
+    let csv_path = dir.path().join("trials.csv");
+    check(adjacent(&[
+        "study",
+        "export",
+        "--storage",
+        db.to_str().unwrap(),
+        "--study",
+        "search",
+        "--format",
+        "csv",
+        "--out",
+        csv_path.to_str().unwrap(),
+    ]));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert_eq!(csv.lines().count(), 21);
+    assert!(csv.starts_with("id,state,parent,mutation,valid_acc"));
+    let show = check(adjacent(&[
+        "study",
+        "show",
+        "--storage",
+        db.to_str().unwrap(),
+        "--study",
+        "search",
+    ]));
+    let shown: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(shown["study"]["complete"], 20);
+    assert_eq!(shown["study"]["strategy"], "evolution");
+}
