@@ -253,7 +253,7 @@ impl FromStr for Cell {
 }
 
 /// One step in the cell space: edge `edge` changes its operation from `from` to `to`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EdgeChange {
     pub edge: usize,
     pub from: Op,

@@ -26,7 +26,7 @@ pub trait SearchSpace {
     /// same key.
     type Key: Clone + Eq + Hash + Debug + Send + Sync;
     /// One small step from a genotype to a neighbour (the adjacent possible).
-    type Move: Clone + Debug + Display + Send + Sync;
+    type Move: Clone + PartialEq + Debug + Display + Send + Sync;
 
     /// A short name, used in reports.
     fn name(&self) -> &str;
@@ -97,3 +97,10 @@ pub trait SearchSpace {
             .collect()
     }
 }
+
+/// A proposal in space `S`.
+pub type ProposalOf<S> =
+    crate::trial::Proposal<<S as SearchSpace>::Genotype, <S as SearchSpace>::Move>;
+
+/// A trial in space `S`.
+pub type TrialOf<S> = crate::trial::Trial<<S as SearchSpace>::Genotype, <S as SearchSpace>::Move>;

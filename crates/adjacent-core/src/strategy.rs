@@ -8,9 +8,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::CoreError;
-use crate::space::SearchSpace;
+use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategies::{AdjacentSearch, LocalSearch, RandomSearch, RegularizedEvolution};
-use crate::trial::{Proposal, Trial, TrialId};
+use crate::trial::TrialId;
 
 /// A search strategy, driven by ask and tell.
 ///
@@ -22,10 +22,10 @@ pub trait Strategy<S: SearchSpace>: Send {
     fn name(&self) -> &'static str;
 
     /// Proposes the next trial.
-    fn ask(&mut self, space: &S) -> Result<Proposal<S::Genotype>, CoreError>;
+    fn ask(&mut self, space: &S) -> Result<ProposalOf<S>, CoreError>;
 
     /// Hears a finished trial (complete, failed or pruned), in the order trials were proposed.
-    fn tell(&mut self, space: &S, trial: &Trial<S::Genotype>);
+    fn tell(&mut self, space: &S, trial: &TrialOf<S>);
 
     /// True when the strategy cannot propose until trials it proposed have been told (a strategy
     /// that decides a stage at a time); asynchronous strategies never wait.
@@ -47,7 +47,7 @@ pub trait Strategy<S: SearchSpace>: Send {
 pub fn replay<S: SearchSpace>(
     strategy: &mut dyn Strategy<S>,
     space: &S,
-    history: &[Trial<S::Genotype>],
+    history: &[TrialOf<S>],
 ) -> Result<(), CoreError> {
     for trial in history {
         let proposal = strategy.ask(space)?;

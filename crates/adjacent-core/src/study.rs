@@ -13,9 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::compute;
 use crate::error::{BoxError, CoreError};
-use crate::space::SearchSpace;
+use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategy::Strategy;
-use crate::trial::{Outcome, Proposal, Trial, TrialId, TrialState};
+use crate::trial::{Outcome, Trial, TrialId, TrialState};
 
 /// The budget of a study.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,14 +85,14 @@ pub struct Evaluation {
 /// Evaluates trials: a table lookup, or training a network.
 pub trait Evaluator<S: SearchSpace>: Sync {
     /// What evaluating `proposal` will cost, for the budget.
-    fn cost(&self, proposal: &Proposal<S::Genotype>) -> Cost;
+    fn cost(&self, proposal: &ProposalOf<S>) -> Cost;
 
     /// Evaluates `trial` (a proposal, claimed by this worker). A trial that cannot train (its
     /// parent's weights are missing, its training diverges) is a failed evaluation; an error is for
     /// what stops the worker (a full disk).
     fn evaluate(
         &self,
-        trial: &Trial<S::Genotype>,
+        trial: &TrialOf<S>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Evaluation, BoxError>;
 
@@ -106,8 +106,8 @@ pub trait Evaluator<S: SearchSpace>: Sync {
 /// A trial as its storage keeps it: with the places of its ask and its tell in the study's one
 /// sequence of events.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stored<G> {
-    pub trial: Trial<G>,
+pub struct Stored<G, M> {
+    pub trial: Trial<G, M>,
     pub asked_seq: u64,
     /// Set once the trial has ended (complete, or failed for good).
     pub told_seq: Option<u64>,
@@ -115,9 +115,9 @@ pub struct Stored<G> {
 
 /// What the study decides, inside a claim, when no trial is waiting to be run.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Asked<G> {
+pub enum Asked<G, M> {
     /// A new trial, to be stored as running under the claiming worker.
-    New(Box<Trial<G>>),
+    New(Box<Trial<G, M>>),
     /// Nothing to run until running trials end.
     Wait,
     /// The study is over: nothing runs and nothing more will be asked.
@@ -126,9 +126,9 @@ pub enum Asked<G> {
 
 /// What a claim gives a worker.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Claim<G> {
+pub enum Claim<G, M> {
     /// A trial to run, marked running under the worker (with its attempt counted).
-    Run(Box<Trial<G>>),
+    Run(Box<Trial<G, M>>),
     /// Nothing to run now; ask again later.
     Wait,
     /// The study is over, for this reason.
@@ -137,7 +137,7 @@ pub enum Claim<G> {
 
 /// What a claim calls to decide on a new trial: the changes since the worker's last event in,
 /// the decision out.
-pub type Ask<'a, G> = dyn FnMut(&[Stored<G>]) -> Result<Asked<G>, CoreError> + 'a;
+pub type Ask<'a, G, M> = dyn FnMut(&[Stored<G, M>]) -> Result<Asked<G, M>, CoreError> + 'a;
 
 /// How long a running trial's worker may stay silent, and how often a trial is tried.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -169,7 +169,7 @@ pub trait KeepAlive {}
 
 /// The trial history of one study, kept where workers can share it. Every method is one
 /// transaction.
-pub trait Storage<G>: Send {
+pub trait Storage<G, M>: Send {
     /// Claims work for `worker`: first, running trials whose worker is lost (no heartbeat for
     /// `lease.timeout`) go back to pending, or fail after `lease.max_attempts` starts (a tell);
     /// then the oldest pending trial is claimed; when there is none, `ask` is called with every
@@ -180,8 +180,8 @@ pub trait Storage<G>: Send {
         worker: &str,
         lease: Lease,
         since: u64,
-        ask: &mut Ask<'_, G>,
-    ) -> Result<Claim<G>, CoreError>;
+        ask: &mut Ask<'_, G, M>,
+    ) -> Result<Claim<G, M>, CoreError>;
 
     /// Records that `worker` is still running `trial`.
     fn heartbeat(&mut self, trial: TrialId, worker: &str) -> Result<(), CoreError>;
@@ -198,13 +198,13 @@ pub trait Storage<G>: Send {
     /// Records the end of `trial` (complete or failed; a tell), if it is still running under its
     /// worker and attempt; false when it is not (its worker was counted lost and another took it),
     /// and nothing is written.
-    fn finish(&mut self, trial: &Trial<G>) -> Result<bool, CoreError>;
+    fn finish(&mut self, trial: &Trial<G, M>) -> Result<bool, CoreError>;
 
     /// Puts `trial` back to pending if it is running under `worker` (a worker known to be dead).
     fn release(&mut self, trial: TrialId, worker: &str) -> Result<bool, CoreError>;
 
     /// Every trial, by id.
-    fn history(&mut self) -> Result<Vec<Stored<G>>, CoreError>;
+    fn history(&mut self) -> Result<Vec<Stored<G, M>>, CoreError>;
 
     /// Why the study finished, if it has.
     fn finished(&mut self) -> Result<Option<String>, CoreError>;
@@ -218,8 +218,8 @@ pub fn now() -> f64 {
 }
 
 /// A study's history in memory: for one process (the tabular benchmark, tests).
-pub struct MemoryStorage<G> {
-    trials: Vec<Stored<G>>,
+pub struct MemoryStorage<G, M> {
+    trials: Vec<Stored<G, M>>,
     heartbeats: Vec<f64>,
     /// The trial of each event, in order: event `n` (counting from 1) is `events[n - 1]`'s.
     events: Vec<usize>,
@@ -228,7 +228,7 @@ pub struct MemoryStorage<G> {
     finished: Option<String>,
 }
 
-impl<G> Default for MemoryStorage<G> {
+impl<G, M> Default for MemoryStorage<G, M> {
     fn default() -> Self {
         MemoryStorage {
             trials: Vec::new(),
@@ -243,7 +243,7 @@ impl<G> Default for MemoryStorage<G> {
 struct NoKeepAlive;
 impl KeepAlive for NoKeepAlive {}
 
-impl<G: Clone + Send> MemoryStorage<G> {
+impl<G: Clone + Send, M: Clone + Send> MemoryStorage<G, M> {
     fn running(&self, id: TrialId, worker: &str) -> Option<usize> {
         let i = id.0 as usize;
         let t = &self.trials.get(i)?.trial;
@@ -263,14 +263,14 @@ impl<G: Clone + Send> MemoryStorage<G> {
     }
 }
 
-impl<G: Clone + Send> Storage<G> for MemoryStorage<G> {
+impl<G: Clone + Send, M: Clone + Send> Storage<G, M> for MemoryStorage<G, M> {
     fn claim(
         &mut self,
         worker: &str,
         lease: Lease,
         since: u64,
-        ask: &mut Ask<'_, G>,
-    ) -> Result<Claim<G>, CoreError> {
+        ask: &mut Ask<'_, G, M>,
+    ) -> Result<Claim<G, M>, CoreError> {
         if let Some(reason) = &self.finished {
             return Ok(Claim::Done(reason.clone()));
         }
@@ -299,7 +299,7 @@ impl<G: Clone + Send> Storage<G> for MemoryStorage<G> {
                 let mut changed: Vec<usize> = self.events[since as usize..].to_vec();
                 changed.sort_unstable();
                 changed.dedup();
-                let changes: Vec<Stored<G>> =
+                let changes: Vec<Stored<G, M>> =
                     changed.iter().map(|&i| self.trials[i].clone()).collect();
                 match ask(&changes)? {
                     Asked::New(trial) => {
@@ -347,7 +347,7 @@ impl<G: Clone + Send> Storage<G> for MemoryStorage<G> {
         Ok(Box::new(NoKeepAlive))
     }
 
-    fn finish(&mut self, trial: &Trial<G>) -> Result<bool, CoreError> {
+    fn finish(&mut self, trial: &Trial<G, M>) -> Result<bool, CoreError> {
         let worker = trial.worker.as_deref().unwrap_or_default();
         let Some(i) = self.running(trial.id, worker) else {
             return Ok(false);
@@ -370,7 +370,7 @@ impl<G: Clone + Send> Storage<G> for MemoryStorage<G> {
         }
     }
 
-    fn history(&mut self) -> Result<Vec<Stored<G>>, CoreError> {
+    fn history(&mut self) -> Result<Vec<Stored<G, M>>, CoreError> {
         Ok(self.trials.clone())
     }
 
@@ -388,16 +388,16 @@ pub fn lost_reason(attempts: u32, lease: Lease) -> String {
 }
 
 /// What a study reports as it goes.
-pub enum StudyEvent<'a, G> {
+pub enum StudyEvent<'a, G, M> {
     /// This worker starts a trial.
-    Started(&'a Trial<G>),
+    Started(&'a Trial<G, M>),
     /// A step of the running trial's evaluation (a training step).
     Step { step: usize, steps: usize },
     /// This worker ended a trial and recorded it.
-    Done(&'a Trial<G>),
+    Done(&'a Trial<G, M>),
     /// This worker ended a trial that another worker had taken over (its heartbeat was late): the
     /// result is dropped.
-    Lost(&'a Trial<G>),
+    Lost(&'a Trial<G, M>),
     /// Nothing to run until other workers' trials end.
     Waiting,
 }
@@ -419,7 +419,7 @@ pub struct Study<'a, S: SearchSpace> {
     /// How long to sleep when there is nothing to run.
     poll: Duration,
     /// Every trial the strategy has been asked for, as last heard of, by id.
-    trials: Vec<Trial<S::Genotype>>,
+    trials: Vec<TrialOf<S>>,
     /// The last event the strategy has replayed.
     applied: u64,
     /// Every event replayed, in order (what a rebuilt strategy replays).
@@ -478,8 +478,8 @@ impl<'a, S: SearchSpace> Study<'a, S> {
     /// recorded in `storage` before it is reported.
     pub fn run(
         &mut self,
-        storage: &mut dyn Storage<S::Genotype>,
-        observe: &mut dyn FnMut(StudyEvent<S::Genotype>),
+        storage: &mut dyn Storage<S::Genotype, S::Move>,
+        observe: &mut dyn FnMut(StudyEvent<S::Genotype, S::Move>),
     ) -> Result<String, CoreError> {
         loop {
             let (worker, lease, applied) = (self.worker.clone(), self.lease, self.applied);
@@ -519,7 +519,7 @@ impl<'a, S: SearchSpace> Study<'a, S> {
 
     /// Replays the events in `changes` that came after the last one replayed, in order: an ask
     /// asks the strategy (which must propose the recorded genotype), a tell tells it the trial.
-    fn catch_up(&mut self, changes: &[Stored<S::Genotype>]) -> Result<(), CoreError> {
+    fn catch_up(&mut self, changes: &[Stored<S::Genotype, S::Move>]) -> Result<(), CoreError> {
         if self.stale {
             self.stale = false;
             self.strategy = (self.make)()?;
@@ -527,7 +527,7 @@ impl<'a, S: SearchSpace> Study<'a, S> {
                 self.apply(event)?;
             }
         }
-        let mut changes: Vec<&Stored<S::Genotype>> = changes.iter().collect();
+        let mut changes: Vec<&Stored<S::Genotype, S::Move>> = changes.iter().collect();
         changes.sort_by_key(|s| s.trial.id);
         // Every trial in the mirror has had its ask applied (replayed, or asked here).
         let known = self.trials.len();
@@ -608,7 +608,10 @@ impl<'a, S: SearchSpace> Study<'a, S> {
 
     /// Inside a claim: catches up with the changes, then asks the strategy for the next trial
     /// within the budget.
-    fn decide(&mut self, changes: &[Stored<S::Genotype>]) -> Result<Asked<S::Genotype>, CoreError> {
+    fn decide(
+        &mut self,
+        changes: &[Stored<S::Genotype, S::Move>],
+    ) -> Result<Asked<S::Genotype, S::Move>, CoreError> {
         self.catch_up(changes)?;
         let asked = self.trials.len() as u64;
         let trials = &self.trials;
@@ -700,7 +703,7 @@ impl<'a, S: SearchSpace> Study<'a, S> {
 }
 
 /// The last event among `changes`.
-fn changes_max_seq<G>(changes: &[&Stored<G>]) -> u64 {
+fn changes_max_seq<G, M>(changes: &[&Stored<G, M>]) -> u64 {
     changes
         .iter()
         .map(|s| s.asked_seq.max(s.told_seq.unwrap_or(0)))

@@ -20,7 +20,7 @@ use flate2::read::GzDecoder;
 use crate::error::BoxError;
 use crate::error::CoreError;
 use crate::spaces::nb201::Nb201Space;
-use crate::spaces::nb201::{CELL_COUNT, Cell};
+use crate::spaces::nb201::{CELL_COUNT, Cell, EdgeChange};
 use crate::study::{Cost, Evaluation, Evaluator};
 use crate::trial::{Outcome, Proposal, Trial, TrialState};
 
@@ -45,13 +45,13 @@ impl TabularEvaluator {
 }
 
 impl Evaluator<Nb201Space> for TabularEvaluator {
-    fn cost(&self, _proposal: &Proposal<Cell>) -> Cost {
+    fn cost(&self, _proposal: &Proposal<Cell, EdgeChange>) -> Cost {
         Cost::default()
     }
 
     fn evaluate(
         &self,
-        trial: &Trial<Cell>,
+        trial: &Trial<Cell, EdgeChange>,
         _progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Evaluation, BoxError> {
         Ok(Evaluation {

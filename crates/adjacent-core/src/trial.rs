@@ -31,14 +31,36 @@ pub struct Budget {
     pub images: Option<u64>,
 }
 
-/// What a strategy asks to be evaluated next.
+/// How a child comes from its parent: the parent's network itself, or one move of the space away
+/// (`M`, the space's move). Recorded typed, so that an evaluator applies the very move the strategy
+/// chose (a network morphism carries the parent's weights over).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mutation<M> {
+    /// The parent's network, trained further (a continuation along one schedule, a promotion).
+    Continue,
+    /// One move of the search space.
+    Move(M),
+}
+
+impl<M: std::fmt::Display> std::fmt::Display for Mutation<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mutation::Continue => f.write_str("continue"),
+            Mutation::Move(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+/// What a strategy asks to be evaluated next: a genotype `G`, and how it came from its parent (`M`,
+/// the space's move).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Proposal<G> {
+pub struct Proposal<G, M> {
     pub genotype: G,
     /// The trial this one starts from (its weights, for trained evaluators), if any.
     pub parent: Option<TrialId>,
-    /// The move that turned the parent into this genotype, in words.
-    pub mutation: Option<String>,
+    /// How it came from the parent.
+    pub mutation: Option<Mutation<M>>,
     /// Start from the parent's trained weights (a network morphism) instead of from scratch.
     pub inherit: bool,
     pub budget: Budget,
@@ -55,7 +77,7 @@ pub struct Proposal<G> {
     pub score: Option<u64>,
 }
 
-impl<G> Proposal<G> {
+impl<G, M> Proposal<G, M> {
     /// A proposal with no parent: a genotype sampled or chosen afresh.
     pub fn fresh(genotype: G) -> Self {
         Proposal {
@@ -70,12 +92,12 @@ impl<G> Proposal<G> {
         }
     }
 
-    /// A proposal one move away from `parent`.
-    pub fn child(genotype: G, parent: TrialId, mutation: impl ToString) -> Self {
+    /// A proposal that comes from `parent` by `mutation`.
+    pub fn child(genotype: G, parent: TrialId, mutation: Mutation<M>) -> Self {
         Proposal {
             genotype,
             parent: Some(parent),
-            mutation: Some(mutation.to_string()),
+            mutation: Some(mutation),
             inherit: false,
             budget: Budget::default(),
             span: None,
@@ -166,13 +188,13 @@ pub struct Outcome {
 /// `trials.jsonl` and `adjacent study export` hold. The proposal it came from, its state, what it
 /// measured and cost, and who ran it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Trial<G> {
+pub struct Trial<G, M> {
     pub id: TrialId,
     pub state: TrialState,
     pub genotype: G,
     pub parent: Option<TrialId>,
-    /// The move that turned the parent into this genotype.
-    pub mutation: Option<String>,
+    /// How it came from its parent.
+    pub mutation: Option<Mutation<M>>,
     /// Started from the parent's weights.
     #[serde(default)]
     pub inherit: bool,
@@ -211,9 +233,9 @@ fn yes() -> bool {
     true
 }
 
-impl<G> Trial<G> {
+impl<G, M> Trial<G, M> {
     /// A pending trial of `proposal`, numbered `id`.
-    pub fn asked(id: TrialId, proposal: Proposal<G>) -> Self {
+    pub fn asked(id: TrialId, proposal: Proposal<G, M>) -> Self {
         Trial {
             id,
             state: TrialState::Pending,
@@ -235,7 +257,7 @@ impl<G> Trial<G> {
     }
 
     /// A complete trial of `proposal` with `outcome` (for drivers and tests).
-    pub fn complete(id: TrialId, proposal: Proposal<G>, outcome: Outcome) -> Self {
+    pub fn complete(id: TrialId, proposal: Proposal<G, M>, outcome: Outcome) -> Self {
         Trial {
             state: TrialState::Complete,
             outcome,
@@ -244,9 +266,10 @@ impl<G> Trial<G> {
     }
 
     /// The proposal the trial was asked as.
-    pub fn proposal(&self) -> Proposal<G>
+    pub fn proposal(&self) -> Proposal<G, M>
     where
         G: Clone,
+        M: Clone,
     {
         Proposal {
             genotype: self.genotype.clone(),

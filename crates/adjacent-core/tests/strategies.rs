@@ -6,6 +6,7 @@ mod common;
 use std::collections::HashSet;
 
 use adjacent_core::bench::{BenchSetup, bench, run_once};
+use adjacent_core::space::TrialOf;
 use adjacent_core::spaces::nb201::{Cell, Nb201Space};
 use adjacent_core::strategy::replay;
 use adjacent_core::tabular::{self, Judge, TabularEvaluator};
@@ -23,7 +24,7 @@ fn drive(
     evaluator: &TabularEvaluator,
     start: u64,
     queries: usize,
-) -> Vec<Trial<Cell>> {
+) -> Vec<TrialOf<Nb201Space>> {
     (0..queries as u64)
         .map(|i| {
             let p = strategy.ask(space).unwrap();

@@ -20,7 +20,9 @@ pub trait WeightStore: Send + Sync {
     fn contains(&self, trial: TrialId) -> bool;
 }
 
-/// Weights as `DIR/<trial>.safetensors` beside `DIR/<trial>.arch.json`.
+/// Weights as `DIR/<trial>.safetensors` beside `DIR/<trial>.arch.json` and `DIR/<trial>.crc32`
+/// (the weights file's checksum, so that a damaged file is an error, not a network with wrong
+/// weights).
 #[derive(Debug, Clone)]
 pub struct FolderStore {
     dir: PathBuf,
@@ -40,6 +42,16 @@ impl FolderStore {
             self.dir.join(format!("{trial}.arch.json")),
         )
     }
+
+    fn checksum_path(&self, trial: TrialId) -> PathBuf {
+        self.dir.join(format!("{trial}.crc32"))
+    }
+}
+
+/// The CRC-32 of a file's bytes, in hex.
+fn checksum(path: &Path) -> Result<String, NnError> {
+    let bytes = std::fs::read(path).map_err(NnError::io(path))?;
+    Ok(format!("{:08x}", crc32fast::hash(&bytes)))
 }
 
 /// Writes through a temporary file and a rename, so that a crash never leaves half a file under
@@ -56,16 +68,36 @@ fn write_atomically(
 impl WeightStore for FolderStore {
     fn put(&self, trial: TrialId, model: &Network, arch: &NetworkArch) -> Result<(), NnError> {
         let (weights, arch_path) = self.paths(trial);
-        write_atomically(&weights, |tmp| save_weights(tmp, model))?;
+        let mut sum = String::new();
+        write_atomically(&weights, |tmp| {
+            save_weights(tmp, model)?;
+            sum = checksum(tmp)?;
+            Ok(())
+        })?;
         let text = serde_json::to_string_pretty(arch).expect("an architecture serializes");
         write_atomically(&arch_path, |tmp| {
             std::fs::write(tmp, text).map_err(NnError::io(tmp))
+        })?;
+        write_atomically(&self.checksum_path(trial), |tmp| {
+            std::fs::write(tmp, &sum).map_err(NnError::io(tmp))
         })
     }
 
     fn get(&self, trial: TrialId, device: &Device) -> Result<(Network, NetworkArch), NnError> {
         let (weights, arch_path) = self.paths(trial);
         let arch = read_arch(&arch_path)?;
+        // Weights kept before checksums were written have none to check.
+        if let Ok(expected) = std::fs::read_to_string(self.checksum_path(trial))
+            && weights.is_file()
+        {
+            let found = checksum(&weights)?;
+            if found != expected.trim() {
+                return Err(NnError::BadModel {
+                    path: weights,
+                    reason: format!("damaged: its checksum is {found}, but {expected} was written"),
+                });
+            }
+        }
         let model = load_weights(&weights, &arch, &arch_path, device)?;
         Ok((model, arch))
     }

@@ -67,12 +67,25 @@ fn missing_and_damaged_weights_are_named() {
     .unwrap();
     let err = store.get(TrialId(3), &device).unwrap_err().to_string();
     assert!(err.contains("3.safetensors"), "{err}");
-    std::fs::write(dir.path().join("3.safetensors"), b"not safetensors").unwrap();
     std::fs::write(
         dir.path().join("3.arch.json"),
         serde_json::to_string(&arch).unwrap(),
     )
     .unwrap();
+    // One flipped bit in a weight: the file still parses, and only its checksum tells.
+    let path = dir.path().join("3.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = store.get(TrialId(3), &device).unwrap_err().to_string();
+    assert!(
+        err.contains("3.safetensors") && err.contains("damaged"),
+        "{err}"
+    );
+    // Without a checksum (weights kept before there were any), a file that is not safetensors.
+    std::fs::remove_file(dir.path().join("3.crc32")).unwrap();
+    std::fs::write(&path, b"not safetensors").unwrap();
     let err = store.get(TrialId(3), &device).unwrap_err().to_string();
     assert!(
         err.contains("3.safetensors") && err.contains("cannot load"),

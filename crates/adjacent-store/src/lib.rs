@@ -266,13 +266,13 @@ fn check_same(url: &str, recorded: &StudySpec, asked: &StudySpec) -> Result<(), 
 }
 
 /// One study of a [`Backend`] as core's [`Storage`] of trials of genotype `G` (kept as JSON).
-pub struct DbStorage<G> {
+pub struct DbStorage<G, M> {
     backend: Box<dyn Backend>,
     study: i64,
-    reader: Reader<G>,
+    reader: Reader<G, M>,
 }
 
-impl<G> DbStorage<G> {
+impl<G, M> DbStorage<G, M> {
     pub fn new(backend: Box<dyn Backend>, study: &StudyInfo) -> Self {
         DbStorage {
             reader: Reader {
@@ -287,15 +287,15 @@ impl<G> DbStorage<G> {
 }
 
 /// Reads rows of one study into trials.
-struct Reader<G> {
+struct Reader<G, M> {
     url: String,
     name: String,
-    genotype: PhantomData<fn() -> G>,
+    genotype: PhantomData<fn() -> (G, M)>,
 }
 
-impl<G: Serialize + DeserializeOwned> Reader<G> {
-    fn read(&self, row: &Row) -> Result<Stored<G>, StoreError> {
-        let mut trial: Trial<G> =
+impl<G: Serialize + DeserializeOwned, M: Serialize + DeserializeOwned> Reader<G, M> {
+    fn read(&self, row: &Row) -> Result<Stored<G, M>, StoreError> {
+        let mut trial: Trial<G, M> =
             serde_json::from_str(&row.record).map_err(|e| StoreError::BadRecord {
                 url: self.url.clone(),
                 study: self.name.clone(),
@@ -322,7 +322,7 @@ impl<G: Serialize + DeserializeOwned> Reader<G> {
     }
 }
 
-fn to_json<G: Serialize>(trial: &Trial<G>) -> String {
+fn to_json<G: Serialize, M: Serialize>(trial: &Trial<G, M>) -> String {
     serde_json::to_string(trial).expect("a trial serializes")
 }
 
@@ -343,14 +343,18 @@ impl Drop for Beating {
     }
 }
 
-impl<G: Serialize + DeserializeOwned + Send> Storage<G> for DbStorage<G> {
+impl<G, M> Storage<G, M> for DbStorage<G, M>
+where
+    G: Serialize + DeserializeOwned + Send,
+    M: Serialize + DeserializeOwned + Send,
+{
     fn claim(
         &mut self,
         worker: &str,
         lease: Lease,
         since: u64,
-        ask: &mut Ask<'_, G>,
-    ) -> Result<Claim<G>, CoreError> {
+        ask: &mut Ask<'_, G, M>,
+    ) -> Result<Claim<G, M>, CoreError> {
         let reader = &self.reader;
         let mut ask_rows = |rows: &[Row]| -> Result<AskedRow, CoreError> {
             let changes = rows
@@ -407,7 +411,7 @@ impl<G: Serialize + DeserializeOwned + Send> Storage<G> for DbStorage<G> {
         }))
     }
 
-    fn finish(&mut self, trial: &Trial<G>) -> Result<bool, CoreError> {
+    fn finish(&mut self, trial: &Trial<G, M>) -> Result<bool, CoreError> {
         let row = Row {
             id: trial.id.0,
             state: trial.state,
@@ -424,7 +428,7 @@ impl<G: Serialize + DeserializeOwned + Send> Storage<G> for DbStorage<G> {
         Ok(self.backend.release(self.study, trial.0, worker)?)
     }
 
-    fn history(&mut self) -> Result<Vec<Stored<G>>, CoreError> {
+    fn history(&mut self) -> Result<Vec<Stored<G, M>>, CoreError> {
         let rows = self.backend.trials(self.study)?;
         Ok(rows
             .iter()

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use adjacent_core::compute;
+use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
+use adjacent_core::space::TrialOf;
 use adjacent_core::spaces::grown::{GrownSpace, Limits};
 use adjacent_core::spaces::nb201::{Cell, EDGE_COUNT, Op};
 use adjacent_core::strategies::{
@@ -13,7 +15,7 @@ use adjacent_core::strategies::{
     RegularizedEvolution,
 };
 use adjacent_core::study::{Lease, MakeStrategy, Storage, Stored, StudyEvent};
-use adjacent_core::trial::{Trial, TrialState};
+use adjacent_core::trial::TrialState;
 use adjacent_nn::checkpoint::{self, ModelCard};
 use adjacent_nn::data::Normalization;
 use adjacent_nn::search::{
@@ -409,7 +411,7 @@ pub fn worker_name() -> String {
 /// Puts back to pending the trials that workers of this host were running when they died (their
 /// process is gone), so that a resumed study runs them at once instead of after the heartbeat
 /// timeout.
-pub fn release_dead<G>(storage: &mut dyn Storage<G>) -> Result<usize> {
+pub fn release_dead<G, M>(storage: &mut dyn Storage<G, M>) -> Result<usize> {
     let host = worker_name();
     let host = host.rsplit_once(':').map_or("", |h| h.0).to_string();
     let mut released = 0;
@@ -712,7 +714,7 @@ impl Setup {
 }
 
 /// Prints a trial as it ends.
-pub fn print_trial(record: &Trial<NetworkArch>) {
+pub fn print_trial(record: &TrialOf<GrownSpace>) {
     let o = &record.outcome;
     eprintln!(
         "trial {:>3} {:<10} valid {:>12}  {:>8} params  {:>7} images  {:>6.1} s  first loss {:.3}  {}",
@@ -737,16 +739,19 @@ pub fn print_trial(record: &Trial<NetworkArch>) {
         o.first_loss.unwrap_or(f64::NAN),
         record
             .reason
-            .as_deref()
-            .or(record.mutation.as_deref())
-            .unwrap_or("")
+            .clone()
+            .or(record.mutation.as_ref().map(|m| m.to_string()))
+            .unwrap_or_default()
     );
 }
 
 /// Writes `trials.jsonl`: the study's ended trials in the order they ended, one JSON record a
 /// line (an export of the study).
-pub fn write_trials<G: Serialize>(path: &Path, history: &[Stored<G>]) -> Result<()> {
-    let mut ended: Vec<&Stored<G>> = history.iter().filter(|s| s.told_seq.is_some()).collect();
+pub fn write_trials<G: Serialize, M: Serialize>(
+    path: &Path,
+    history: &[Stored<G, M>],
+) -> Result<()> {
+    let mut ended: Vec<&Stored<G, M>> = history.iter().filter(|s| s.told_seq.is_some()).collect();
     ended.sort_by_key(|s| s.told_seq);
     let mut text = String::new();
     for s in ended {
@@ -786,7 +791,10 @@ fn search_into(
             setup.strategy_maker(&settings)?;
             let (backend, info, recorded) = open_study(&settings, &start)?;
             let make = setup.strategy_maker(&recorded)?;
-            (Some(DbStorage::<NetworkArch>::new(backend, &info)), make)
+            (
+                Some(DbStorage::<NetworkArch, Morphism>::new(backend, &info)),
+                make,
+            )
         }
     };
     // The network the final phase's share must be able to train: the fixed one, or the largest

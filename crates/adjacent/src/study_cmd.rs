@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use adjacent_core::error::BoxError;
-use adjacent_core::spaces::nb201::{Cell, Nb201Space};
+use adjacent_core::spaces::nb201::{Cell, EdgeChange, Nb201Space};
 use adjacent_core::strategy::StrategyKind;
 use adjacent_core::study::{
     Cost, Evaluation, Evaluator, MakeStrategy, Stop, Storage, Study, StudyEvent,
@@ -34,13 +34,13 @@ struct TableEvaluator {
 }
 
 impl Evaluator<Nb201Space> for TableEvaluator {
-    fn cost(&self, _proposal: &Proposal<Cell>) -> Cost {
+    fn cost(&self, _proposal: &Proposal<Cell, EdgeChange>) -> Cost {
         Cost::default()
     }
 
     fn evaluate(
         &self,
-        trial: &Trial<Cell>,
+        trial: &Trial<Cell, EdgeChange>,
         _progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Evaluation, BoxError> {
         std::thread::sleep(self.delay);
@@ -89,7 +89,7 @@ fn table_parts(
 /// Runs this worker's part of a table study; prints each trial it ends.
 fn run_table_worker(
     settings: &StudySettings,
-    storage: &mut dyn Storage<Cell>,
+    storage: &mut dyn Storage<Cell, EdgeChange>,
     worker: &str,
 ) -> Result<(String, usize)> {
     let (evaluator, make) = table_parts(settings)?;
@@ -158,7 +158,7 @@ fn table_search_into(args: &SearchArgs, start: &Start) -> Result<()> {
     // The table and strategy are checked before a study is created for them.
     let _checked = table_parts(&settings)?;
     let (backend, info, recorded) = open_study(&settings, start)?;
-    let mut storage = DbStorage::<Cell>::new(backend, &info);
+    let mut storage = DbStorage::<Cell, EdgeChange>::new(backend, &info);
     release_dead(&mut storage)?;
     let (stopped, _) = run_table_worker(&recorded, &mut storage, &worker_name())?;
     let history = storage.history()?;
@@ -168,7 +168,7 @@ fn table_search_into(args: &SearchArgs, start: &Start) -> Result<()> {
         .filter_map(|s| s.trial.valid_acc().map(|v| (v, &s.trial)))
         .fold(
             None,
-            |best: Option<(f64, &Trial<Cell>)>, (v, t)| match best {
+            |best: Option<(f64, &Trial<Cell, EdgeChange>)>, (v, t)| match best {
                 Some((b, _)) if b >= v => best,
                 _ => Some((v, t)),
             },
@@ -242,7 +242,7 @@ pub fn run_worker(args: WorkerArgs) -> Result<()> {
     );
     let (stopped, done) = match &settings.args.table {
         Some(_) => {
-            let mut storage = DbStorage::<Cell>::new(backend, &info);
+            let mut storage = DbStorage::<Cell, EdgeChange>::new(backend, &info);
             run_table_worker(&settings, &mut storage, &worker)?
         }
         None => {
@@ -375,7 +375,8 @@ pub fn run_study(args: StudyArgs) -> Result<()> {
         } => {
             let mut backend = adjacent_store::open(&storage)?;
             let info = adjacent_store::find_study(backend.as_mut(), &study)?;
-            let mut storage = DbStorage::<serde_json::Value>::new(backend, &info);
+            let mut storage =
+                DbStorage::<serde_json::Value, serde_json::Value>::new(backend, &info);
             let history = storage.history()?;
             let mut sink: Box<dyn Write> = match &out {
                 Some(path) => Box::new(std::io::BufWriter::new(
@@ -417,7 +418,7 @@ pub fn run_study(args: StudyArgs) -> Result<()> {
                             t.id.to_string(),
                             format!("{:?}", t.state).to_lowercase(),
                             t.parent.map_or(String::new(), |p| p.to_string()),
-                            t.mutation.clone().unwrap_or_default(),
+                            t.mutation.as_ref().map_or(String::new(), |m| m.to_string()),
                             opt(o.valid_acc),
                             opt(o.train_loss),
                             opt(o.tail_loss),

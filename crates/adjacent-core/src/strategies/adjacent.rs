@@ -3,9 +3,9 @@
 use rand::seq::IndexedRandom;
 
 use crate::error::CoreError;
-use crate::space::SearchSpace;
+use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategy::{SeenKeys, Strategy, sample_unseen, step_rng};
-use crate::trial::{Proposal, Trial, TrialId};
+use crate::trial::{Mutation, Proposal, TrialId};
 
 /// Settings of the adjacent strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +90,7 @@ impl<S: SearchSpace> Strategy<S> for AdjacentSearch<S> {
         "adjacent"
     }
 
-    fn ask(&mut self, space: &S) -> Result<Proposal<S::Genotype>, CoreError> {
+    fn ask(&mut self, space: &S) -> Result<ProposalOf<S>, CoreError> {
         let mut rng = step_rng(self.seed, self.step);
         self.step += 1;
         if let Some(lineage) = &self.lineage {
@@ -102,7 +102,11 @@ impl<S: SearchSpace> Strategy<S> for AdjacentSearch<S> {
                     .collect();
                 if let Some((mv, g)) = children.choose(&mut rng) {
                     self.seen.insert(space.key(g));
-                    return Ok(Proposal::child(g.clone(), lineage.id, mv));
+                    return Ok(Proposal::child(
+                        g.clone(),
+                        lineage.id,
+                        Mutation::Move(mv.clone()),
+                    ));
                 }
             }
             self.lineage = None;
@@ -116,7 +120,7 @@ impl<S: SearchSpace> Strategy<S> for AdjacentSearch<S> {
         Ok(Proposal::fresh(g))
     }
 
-    fn tell(&mut self, space: &S, trial: &Trial<S::Genotype>) {
+    fn tell(&mut self, space: &S, trial: &TrialOf<S>) {
         self.step = self.step.max(trial.id.0 + 1);
         self.seen.insert(space.key(&trial.genotype));
         let acc = trial.valid_acc();

@@ -4,9 +4,9 @@
 //! in all, continuing its own weights; otherwise a new random network starts at the lowest rung.
 
 use crate::error::CoreError;
-use crate::space::SearchSpace;
+use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategy::{SeenKeys, Strategy, sample_unseen, step_rng};
-use crate::trial::{Proposal, Trial, TrialId};
+use crate::trial::{Mutation, Proposal, TrialId};
 
 /// Settings of ASHA.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -138,7 +138,7 @@ impl<S: SearchSpace> Strategy<S> for Asha<S> {
         "asha"
     }
 
-    fn ask(&mut self, space: &S) -> Result<Proposal<S::Genotype>, CoreError> {
+    fn ask(&mut self, space: &S) -> Result<ProposalOf<S>, CoreError> {
         let id = TrialId(self.step);
         let mut rng = step_rng(self.seed, self.step);
         self.step += 1;
@@ -150,13 +150,9 @@ impl<S: SearchSpace> Strategy<S> for Asha<S> {
                 let genotype = self.genotypes[&parent].clone();
                 self.asked.insert(id, (genotype.clone(), rung + 1));
                 let images = self.rung_images(rung + 1) - self.rung_images(rung);
-                return Ok(Proposal::child(
-                    genotype,
-                    parent,
-                    format!("promote to rung {}", rung + 1),
-                )
-                .inheriting()
-                .with_images(images));
+                return Ok(Proposal::child(genotype, parent, Mutation::Continue)
+                    .inheriting()
+                    .with_images(images));
             }
         }
         let genotype = sample_unseen(space, &self.seen, true, &mut rng).ok_or_else(|| {
@@ -169,7 +165,7 @@ impl<S: SearchSpace> Strategy<S> for Asha<S> {
         Ok(Proposal::fresh(genotype).with_images(self.rung_images(0)))
     }
 
-    fn tell(&mut self, space: &S, trial: &Trial<S::Genotype>) {
+    fn tell(&mut self, space: &S, trial: &TrialOf<S>) {
         self.step = self.step.max(trial.id.0 + 1);
         self.seen.insert(space.key(&trial.genotype));
         let rung = match self.asked.remove(&trial.id) {
@@ -191,7 +187,7 @@ impl<S: SearchSpace> Strategy<S> for Asha<S> {
 mod tests {
     use super::*;
     use crate::spaces::nb201::Nb201Space;
-    use crate::trial::Outcome;
+    use crate::trial::{Outcome, Trial};
 
     /// Runs ASHA on the NB201 cell space with a deterministic score per cell plus the training it
     /// had, so that promotions are checkable.
@@ -205,7 +201,7 @@ mod tests {
         };
         let mut asha = Asha::<Nb201Space>::new(4, config, 100).unwrap();
         assert_eq!([0, 1, 2].map(|r| asha.rung_images(r)), [100, 300, 900]);
-        let mut trials: Vec<(Proposal<_>, f64)> = Vec::new();
+        let mut trials: Vec<(ProposalOf<Nb201Space>, f64)> = Vec::new();
         for id in 0..40u64 {
             let p = asha.ask(&space).unwrap();
             let quality = (space.key(&p.genotype).0 as usize * 7 % 13) as f64;

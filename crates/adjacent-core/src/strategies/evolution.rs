@@ -5,9 +5,9 @@ use std::collections::VecDeque;
 use rand::seq::index;
 
 use crate::error::CoreError;
-use crate::space::SearchSpace;
+use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategy::{Strategy, step_rng};
-use crate::trial::{Proposal, Trial, TrialId};
+use crate::trial::{Mutation, Proposal, TrialId};
 
 /// Settings of regularized evolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -78,7 +78,7 @@ impl<S: SearchSpace> Strategy<S> for RegularizedEvolution<S> {
         "evolution"
     }
 
-    fn ask(&mut self, space: &S) -> Result<Proposal<S::Genotype>, CoreError> {
+    fn ask(&mut self, space: &S) -> Result<ProposalOf<S>, CoreError> {
         let mut rng = step_rng(self.seed, self.step);
         self.step += 1;
         // The initial population is P random genotypes; failed ones are replaced by more samples.
@@ -98,10 +98,14 @@ impl<S: SearchSpace> Strategy<S> for RegularizedEvolution<S> {
             )
             .expect("tournament is not empty");
         let mv = space.sample_move(parent, &mut rng);
-        Ok(Proposal::child(space.apply(parent, &mv), *parent_id, mv))
+        Ok(Proposal::child(
+            space.apply(parent, &mv),
+            *parent_id,
+            Mutation::Move(mv),
+        ))
     }
 
-    fn tell(&mut self, _space: &S, trial: &Trial<S::Genotype>) {
+    fn tell(&mut self, _space: &S, trial: &TrialOf<S>) {
         self.step = self.step.max(trial.id.0 + 1);
         if let Some(acc) = trial.valid_acc() {
             self.population

@@ -15,9 +15,9 @@
 use rand::RngExt;
 
 use crate::error::CoreError;
-use crate::space::SearchSpace;
+use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategy::{SeenKeys, Strategy, sample_unseen, step_rng};
-use crate::trial::{Proposal, Trial, TrialId, TrialState};
+use crate::trial::{Mutation, Proposal, TrialId, TrialState};
 
 /// What decides between the probes of a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -157,7 +157,7 @@ pub struct GrowingSearch<S: SearchSpace> {
     stage: Stage,
     head: Option<Head<S::Genotype>>,
     /// Proposals of the current stage not yet asked.
-    queue: std::collections::VecDeque<Proposal<S::Genotype>>,
+    queue: std::collections::VecDeque<ProposalOf<S>>,
     /// The current stage's trials: asked, and their signal once told (None: failed).
     asked: Vec<(TrialId, S::Genotype, f64)>,
     told: Vec<(TrialId, Option<f64>)>,
@@ -240,13 +240,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
 
     /// A probe: trained on `images` through `span`, validated when the signal is the validation
     /// accuracy.
-    fn probe(
-        &self,
-        p: Proposal<S::Genotype>,
-        images: u64,
-        span: [f64; 2],
-        score: u64,
-    ) -> Proposal<S::Genotype> {
+    fn probe(&self, p: ProposalOf<S>, images: u64, span: [f64; 2], score: u64) -> ProposalOf<S> {
         let p = p.with_images(images).within(span);
         match self.config.signal {
             Signal::TrainLoss => p.unvalidated(),
@@ -281,7 +275,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
                 let head = self.head.clone().expect("a main line after the start");
                 let span = self.span(head.position, self.main);
                 let images = self.images(space, &head.genotype, self.main, 0);
-                let p = Proposal::child(head.genotype.clone(), head.trial, "continue")
+                let p = Proposal::child(head.genotype.clone(), head.trial, Mutation::Continue)
                     .inheriting()
                     .with_images(images)
                     .within(span)
@@ -294,12 +288,13 @@ impl<S: SearchSpace> GrowingSearch<S> {
                 let score = self.score_images(space, &head.genotype);
                 let images = self.images(space, &head.genotype, probe, score);
                 let continuation =
-                    Proposal::child(head.genotype.clone(), head.trial, "continue").inheriting();
+                    Proposal::child(head.genotype.clone(), head.trial, Mutation::Continue)
+                        .inheriting();
                 self.queue
                     .push_back(self.probe(continuation, images, span, score));
                 for (mv, child) in self.children(space, &head.genotype, rng) {
                     let images = self.images(space, &child, probe, score);
-                    let p = Proposal::child(child, head.trial, mv).inheriting();
+                    let p = Proposal::child(child, head.trial, Mutation::Move(mv)).inheriting();
                     self.queue.push_back(self.probe(p, images, span, score));
                 }
             }
@@ -395,7 +390,7 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
         "adjacent"
     }
 
-    fn ask(&mut self, space: &S) -> Result<Proposal<S::Genotype>, CoreError> {
+    fn ask(&mut self, space: &S) -> Result<ProposalOf<S>, CoreError> {
         let id = TrialId(self.step);
         let mut rng = step_rng(self.seed, self.step);
         self.step += 1;
@@ -421,7 +416,7 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
         Ok(proposal)
     }
 
-    fn tell(&mut self, _space: &S, trial: &Trial<S::Genotype>) {
+    fn tell(&mut self, _space: &S, trial: &TrialOf<S>) {
         self.step = self.step.max(trial.id.0 + 1);
         if !self.asked.iter().any(|a| a.0 == trial.id) {
             return;
@@ -456,7 +451,7 @@ mod tests {
     use crate::spaces::grown::{GrownSpace, Limits};
     use crate::spaces::nb201::Cell;
     use crate::strategy::replay;
-    use crate::trial::Outcome;
+    use crate::trial::{Outcome, Trial};
 
     const CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
 
@@ -474,7 +469,7 @@ mod tests {
         }
     }
 
-    type History = Vec<(Proposal<NetworkArch>, Trial<NetworkArch>)>;
+    type History = Vec<(ProposalOf<GrownSpace>, TrialOf<GrownSpace>)>;
 
     /// Three decisions (the default has none) and the other settings at their defaults.
     fn deciding() -> GrowingConfig {
@@ -506,7 +501,7 @@ mod tests {
     fn drive(
         s: &mut GrowingSearch<GrownSpace>,
         space: &GrownSpace,
-        loss: impl Fn(&Proposal<NetworkArch>, u64) -> f64,
+        loss: impl Fn(&ProposalOf<GrownSpace>, u64) -> f64,
     ) -> History {
         let mut history = Vec::new();
         let mut id = 0;
@@ -559,7 +554,7 @@ mod tests {
         let mut i = 1;
         for _ in 0..3 {
             let main = &history[i].0;
-            assert_eq!(main.mutation.as_deref(), Some("continue"));
+            assert_eq!(main.mutation, Some(Mutation::Continue));
             assert!(!main.validate);
             assert_eq!(main.span.unwrap()[0], position);
             let probes = &history[i + 1..i + 4];
@@ -577,7 +572,7 @@ mod tests {
                 assert!(short >= 0.0 && short < (3 * forward) as f64, "{short}");
             }
             // The lowest loss wins, but a morphism must beat the continuation by the margin.
-            let loss = |t: &Trial<NetworkArch>| t.tail_loss().unwrap();
+            let loss = |t: &TrialOf<GrownSpace>| t.tail_loss().unwrap();
             let continuation = &probes[0];
             let best_child = probes[1..]
                 .iter()
@@ -622,12 +617,12 @@ mod tests {
             })
             .collect();
         let mut replayed = GrowingSearch::new(4, config, plan()).unwrap();
-        let trials: Vec<Trial<NetworkArch>> = history.iter().map(|h| h.1.clone()).collect();
+        let trials: Vec<TrialOf<GrownSpace>> = history.iter().map(|h| h.1.clone()).collect();
         replay(&mut replayed, &space, &trials).unwrap();
         let last = trials.len() as u64;
         assert_eq!(replayed.incumbent(), Some(TrialId(last - 3)));
         for (p, _) in &history {
-            let main = p.mutation.as_deref() == Some("continue") && p.score.is_none();
+            let main = p.mutation == Some(Mutation::Continue) && p.score.is_none();
             if main {
                 continue;
             }
@@ -675,7 +670,7 @@ mod tests {
             .into_iter()
             .map(|h| h.0)
             .collect::<Vec<_>>();
-        let mut stages: Vec<Vec<&Proposal<NetworkArch>>> = Vec::new();
+        let mut stages: Vec<Vec<&ProposalOf<GrownSpace>>> = Vec::new();
         for p in history.iter().filter(|p| p.score.is_some()) {
             match stages.last_mut() {
                 Some(stage) if stage[0].span == p.span => stage.push(p),
@@ -765,9 +760,9 @@ mod tests {
         };
         for (child_loss, child_wins) in [(0.498, false), (0.49, true)] {
             let mut s = GrowingSearch::new(5, config, plan()).unwrap();
-            let history = drive(&mut s, &space, |p, _| match p.mutation.as_deref() {
-                Some("continue") | None => 0.5,
-                Some(_) => child_loss,
+            let history = drive(&mut s, &space, |p, _| match p.mutation {
+                Some(Mutation::Continue) | None => 0.5,
+                Some(Mutation::Move(_)) => child_loss,
             });
             let id = history.len();
             // Trials: the start, the main segment, the continuation (2) and two children.
@@ -783,7 +778,7 @@ mod tests {
         let (_, a) = run(deciding());
         let (_, b) = run(deciding());
         assert_eq!(a, b);
-        let trials: Vec<Trial<NetworkArch>> = a.iter().map(|h| h.1.clone()).collect();
+        let trials: Vec<TrialOf<GrownSpace>> = a.iter().map(|h| h.1.clone()).collect();
         let mut fresh = GrowingSearch::new(9, deciding(), plan()).unwrap();
         replay(&mut fresh, &space, &trials[..7]).unwrap();
         assert_eq!(fresh.ask(&space).unwrap(), a[7].0);

@@ -6,9 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use rand::seq::SliceRandom;
 
 use crate::error::CoreError;
-use crate::space::SearchSpace;
+use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategy::{SeenKeys, Strategy, sample_unseen, step_rng};
-use crate::trial::{Proposal, Trial, TrialId};
+use crate::trial::{Mutation, Proposal, TrialId};
 
 /// Local search: start from a random genotype, evaluate all its neighbours (in random order), move to
 /// the best neighbour if it beats the current genotype, otherwise restart from a new random
@@ -79,7 +79,7 @@ impl<S: SearchSpace> Strategy<S> for LocalSearch<S> {
         "local"
     }
 
-    fn ask(&mut self, space: &S) -> Result<Proposal<S::Genotype>, CoreError> {
+    fn ask(&mut self, space: &S) -> Result<ProposalOf<S>, CoreError> {
         let mut rng = step_rng(self.seed, self.step);
         self.step += 1;
         loop {
@@ -87,7 +87,7 @@ impl<S: SearchSpace> Strategy<S> for LocalSearch<S> {
                 let id = *id;
                 while let Some((mv, g)) = self.queue.pop_front() {
                     if self.seen.insert(space.key(&g)) {
-                        return Ok(Proposal::child(g, id, mv));
+                        return Ok(Proposal::child(g, id, Mutation::Move(mv)));
                     }
                 }
                 // Every neighbour is known: climb, or restart at a local optimum.
@@ -108,7 +108,7 @@ impl<S: SearchSpace> Strategy<S> for LocalSearch<S> {
         }
     }
 
-    fn tell(&mut self, space: &S, trial: &Trial<S::Genotype>) {
+    fn tell(&mut self, space: &S, trial: &TrialOf<S>) {
         self.step = self.step.max(trial.id.0 + 1);
         let key = space.key(&trial.genotype);
         self.seen.insert(key.clone());

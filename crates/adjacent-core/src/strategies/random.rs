@@ -1,9 +1,9 @@
 //! Random search: genotypes drawn uniformly from the space, never the same canonical cell twice.
 
 use crate::error::CoreError;
-use crate::space::SearchSpace;
+use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategy::{SeenKeys, Strategy, sample_unseen, step_rng};
-use crate::trial::{Proposal, Trial};
+use crate::trial::Proposal;
 
 /// Uniform sampling without repeats: each proposal is drawn uniformly from the space's genotypes
 /// whose canonical key has not been proposed yet.
@@ -28,7 +28,7 @@ impl<S: SearchSpace> Strategy<S> for RandomSearch<S> {
         "random"
     }
 
-    fn ask(&mut self, space: &S) -> Result<Proposal<S::Genotype>, CoreError> {
+    fn ask(&mut self, space: &S) -> Result<ProposalOf<S>, CoreError> {
         let mut rng = step_rng(self.seed, self.step);
         self.step += 1;
         let genotype = sample_unseen(space, &self.seen, false, &mut rng).ok_or_else(|| {
@@ -40,7 +40,7 @@ impl<S: SearchSpace> Strategy<S> for RandomSearch<S> {
         Ok(Proposal::fresh(genotype))
     }
 
-    fn tell(&mut self, space: &S, trial: &Trial<S::Genotype>) {
+    fn tell(&mut self, space: &S, trial: &TrialOf<S>) {
         self.step = self.step.max(trial.id.0 + 1);
         self.seen.insert(space.key(&trial.genotype));
     }

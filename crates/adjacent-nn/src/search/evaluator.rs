@@ -9,11 +9,11 @@ use adjacent_core::error::BoxError;
 use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::schedule::Schedule;
-use adjacent_core::space::SearchSpace;
+use adjacent_core::space::{ProposalOf, TrialOf};
 use adjacent_core::spaces::grown::GrownSpace;
 use adjacent_core::strategy::derive_seed;
 use adjacent_core::study::{self, Cost, Evaluation};
-use adjacent_core::trial::{Outcome, Proposal, Trial, TrialId, TrialState};
+use adjacent_core::trial::{Mutation, Outcome, Proposal, TrialId, TrialState};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{ImageSet, Normalization};
@@ -123,7 +123,7 @@ impl SearchData {
 
     /// FLOPs of training `proposal`'s network on `images` images, and of validating and scoring it
     /// as it asks.
-    pub fn trial_flops(&self, proposal: &Proposal<NetworkArch>, images: usize) -> u64 {
+    pub fn trial_flops(&self, proposal: &ProposalOf<GrownSpace>, images: usize) -> u64 {
         let forward = self.forward_flops(&proposal.genotype);
         let validation = match proposal.validate {
             true => compute::eval_flops(forward, self.valid.len() as u64),
@@ -134,7 +134,7 @@ impl SearchData {
     }
 
     /// Validation images a proposal is scored on: as many as it asks, at most all of them.
-    pub fn score_images(&self, proposal: &Proposal<NetworkArch>) -> usize {
+    pub fn score_images(&self, proposal: &ProposalOf<GrownSpace>) -> usize {
         proposal
             .score
             .map_or(0, |n| (n as usize).min(self.valid.len()))
@@ -193,7 +193,7 @@ pub struct Evaluator<'a> {
 impl Evaluator<'_> {
     /// Training images a proposal asks for (its own budget, or `scratch_epochs` of the training
     /// set), at least one.
-    pub fn images_asked<G>(&self, proposal: &Proposal<G>) -> usize {
+    pub fn images_asked<G, M>(&self, proposal: &Proposal<G, M>) -> usize {
         let images = match proposal.budget.images {
             Some(images) => images as usize,
             None => (self.recipe.scratch_epochs * self.data.train.len() as f64).round() as usize,
@@ -204,34 +204,41 @@ impl Evaluator<'_> {
     /// The starting network of a proposal: its parent's, continued or carried over by the morphism
     /// that makes the child, or a fresh one. Also says whether it starts with its parent's
     /// function.
+    /// The starting network of a proposal: its parent's, continued or carried over by the
+    /// morphism the strategy chose, or a fresh one. Also says whether it starts with its parent's
+    /// function.
     fn start(
         &self,
         id: TrialId,
-        proposal: &Proposal<NetworkArch>,
-        space: &GrownSpace,
+        proposal: &ProposalOf<GrownSpace>,
     ) -> Result<(Network, Option<bool>), String> {
         let device = &self.devices.train;
-        match (proposal.inherit, proposal.parent) {
-            (true, Some(parent)) => {
-                let (model, arch) = self
-                    .store
-                    .get(parent, device)
-                    .map_err(|e| format!("cannot load the weights of parent {parent}: {e}"))?;
-                if arch == proposal.genotype {
-                    return Ok((model, Some(true)));
-                }
-                let morphism =
-                    find_morphism(space, &arch, &proposal.genotype).ok_or_else(|| {
-                        format!(
-                            "no morphism of the search space turns trial {parent} into this network"
-                        )
-                    })?;
-                let (child, _) = morph(&model, &arch, &morphism, device)
+        let (true, Some(parent)) = (proposal.inherit, proposal.parent) else {
+            return Ok((self.fresh(&proposal.genotype, id.0), None));
+        };
+        let (model, arch) = self
+            .store
+            .get(parent, device)
+            .map_err(|e| format!("cannot load the weights of parent {parent}: {e}"))?;
+        let (model, preserving) = match &proposal.mutation {
+            Some(Mutation::Move(morphism)) => {
+                let (child, _) = morph(&model, &arch, morphism, device)
                     .map_err(|e| format!("cannot carry the weights of parent {parent}: {e}"))?;
-                Ok((child, Some(morphism.preserves_function())))
+                (child, morphism.preserves_function())
             }
-            _ => Ok((self.fresh(&proposal.genotype, id.0), None)),
+            Some(Mutation::Continue) | None => (model, true),
+        };
+        let built = model_arch(&arch, &proposal.mutation);
+        if built.as_ref() != Ok(&proposal.genotype) {
+            return Err(format!(
+                "the move from trial {parent} does not make this network ({})",
+                match built {
+                    Ok(other) => format!("it makes {} parameters", other.params()),
+                    Err(e) => e,
+                }
+            ));
         }
+        Ok((model, Some(preserving)))
     }
 
     /// A network with fresh weights, seeded by the search's seed and `index`.
@@ -299,7 +306,7 @@ impl Evaluator<'_> {
     /// start or whose training diverges is returned as failed, with the reason.
     pub fn train_trial(
         &self,
-        trial: &Trial<NetworkArch>,
+        trial: &TrialOf<GrownSpace>,
         observe: &mut dyn FnMut(usize, usize),
     ) -> Result<Evaluation, NnError> {
         let started = Instant::now();
@@ -325,7 +332,7 @@ impl Evaluator<'_> {
             },
             reason: Some(reason),
         };
-        let model = match self.start(trial.id, &proposal, self.space) {
+        let model = match self.start(trial.id, &proposal) {
             Ok((model, preserving)) => {
                 outcome.function_preserving = preserving;
                 model
@@ -382,7 +389,7 @@ impl Evaluator<'_> {
 }
 
 impl study::Evaluator<GrownSpace> for Evaluator<'_> {
-    fn cost(&self, proposal: &Proposal<NetworkArch>) -> Cost {
+    fn cost(&self, proposal: &ProposalOf<GrownSpace>) -> Cost {
         let images = self.images_asked(proposal);
         Cost {
             images: images as u64,
@@ -392,7 +399,7 @@ impl study::Evaluator<GrownSpace> for Evaluator<'_> {
 
     fn evaluate(
         &self,
-        trial: &Trial<NetworkArch>,
+        trial: &TrialOf<GrownSpace>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Evaluation, BoxError> {
         Ok(self.train_trial(trial, progress)?)
@@ -403,15 +410,13 @@ impl study::Evaluator<GrownSpace> for Evaluator<'_> {
     }
 }
 
-/// A morphism of the space that turns `parent` into `child`: a growth move or a pruning.
-pub fn find_morphism(
-    space: &GrownSpace,
+/// The architecture a mutation makes of `parent`.
+fn model_arch(
     parent: &NetworkArch,
-    child: &NetworkArch,
-) -> Option<Morphism> {
-    space
-        .moves(parent)
-        .into_iter()
-        .chain(space.prunings(parent))
-        .find(|m| m.apply(parent).is_ok_and(|c| &c == child))
+    mutation: &Option<Mutation<Morphism>>,
+) -> Result<NetworkArch, String> {
+    match mutation {
+        Some(Mutation::Move(m)) => m.apply(parent).map_err(|e| e.to_string()),
+        Some(Mutation::Continue) | None => Ok(parent.clone()),
+    }
 }

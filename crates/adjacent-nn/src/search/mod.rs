@@ -9,13 +9,15 @@ mod final_phase;
 use std::time::Instant;
 
 use adjacent_core::compute;
+use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
+use adjacent_core::space::TrialOf;
 use adjacent_core::spaces::grown::GrownSpace;
 pub use adjacent_core::study::Stop;
 use adjacent_core::study::{Lease, MakeStrategy, Storage, Stored, Study, StudyEvent};
-use adjacent_core::trial::{Trial, TrialId, TrialState};
+use adjacent_core::trial::{TrialId, TrialState};
 
-pub use evaluator::{Evaluator, SearchData, TrialRecipe, find_morphism};
+pub use evaluator::{Evaluator, SearchData, TrialRecipe};
 pub use final_phase::{FinalPlan, FinalRecord, FinalStart, train_final};
 
 use crate::error::NnError;
@@ -34,7 +36,7 @@ pub struct Spent {
 /// What the search reports as it goes.
 pub enum SearchEvent<'a> {
     /// The study's events (trials started and ended by this worker, training steps).
-    Study(StudyEvent<'a, NetworkArch>),
+    Study(StudyEvent<'a, NetworkArch, Morphism>),
     /// A training step of the final phase.
     Step { step: usize, steps: usize },
     /// The final phase starts: `arch` trains on `images` images.
@@ -51,18 +53,18 @@ pub enum SearchEvent<'a> {
 /// The trials of a finished search, in the order they ended.
 #[derive(Debug, Clone)]
 pub struct SearchRun {
-    pub records: Vec<Trial<NetworkArch>>,
+    pub records: Vec<TrialOf<GrownSpace>>,
     /// Why the search stopped.
     pub stopped: String,
 }
 
 impl SearchRun {
     /// The complete trial with the highest validation accuracy (the earliest among equals).
-    pub fn best(&self) -> Option<&Trial<NetworkArch>> {
+    pub fn best(&self) -> Option<&TrialOf<GrownSpace>> {
         self.records
             .iter()
             .filter(|r| r.valid_acc().is_some())
-            .fold(None, |best: Option<&Trial<NetworkArch>>, r| match best {
+            .fold(None, |best: Option<&TrialOf<GrownSpace>>, r| match best {
                 Some(b) if b.valid_acc() >= r.valid_acc() => Some(b),
                 _ => Some(r),
             })
@@ -99,14 +101,14 @@ pub fn run(
     make: MakeStrategy<'_, GrownSpace>,
     evaluator: &Evaluator,
     setup: StudySetup,
-    storage: &mut dyn Storage<NetworkArch>,
+    storage: &mut dyn Storage<NetworkArch, Morphism>,
     observe: &mut dyn FnMut(SearchEvent),
 ) -> Result<(SearchRun, Option<TrialId>), NnError> {
     let mut study = Study::new(evaluator.space, make, evaluator, setup.stop, setup.worker)?
         .with_lease(setup.lease);
     let stopped = study.run(storage, &mut |event| observe(SearchEvent::Study(event)))?;
     let incumbent = study.strategy().incumbent();
-    let mut ended: Vec<Stored<NetworkArch>> = storage
+    let mut ended: Vec<Stored<NetworkArch, Morphism>> = storage
         .history()?
         .into_iter()
         .filter(|s| s.told_seq.is_some())
@@ -122,7 +124,7 @@ pub enum Searcher<'a> {
     /// then the final phase on the best of them.
     Strategy {
         make: MakeStrategy<'a, GrownSpace>,
-        storage: &'a mut dyn Storage<NetworkArch>,
+        storage: &'a mut dyn Storage<NetworkArch, Morphism>,
         worker: &'a str,
         lease: Lease,
     },
@@ -333,7 +335,7 @@ pub fn horizon_flops(evaluator: &Evaluator, total: Stop, reference: &NetworkArch
 }
 
 /// Seconds per FLOP of the trials so far, validation included.
-fn seconds_per_flop(records: &[Trial<NetworkArch>]) -> f64 {
+fn seconds_per_flop(records: &[TrialOf<GrownSpace>]) -> f64 {
     let seconds: f64 = records.iter().map(|r| r.outcome.seconds).sum();
     let flops: u64 = records.iter().map(|r| r.outcome.flops).sum();
     seconds / flops.max(1) as f64
