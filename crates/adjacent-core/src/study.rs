@@ -402,6 +402,10 @@ pub enum StudyEvent<'a, G, M> {
     Waiting,
 }
 
+/// What a study reports its events to.
+pub type Observe<'a, S> =
+    dyn FnMut(StudyEvent<<S as SearchSpace>::Genotype, <S as SearchSpace>::Move>) + 'a;
+
 /// Builds a strategy afresh (a worker rebuilds its strategy when an ask was not used).
 pub type MakeStrategy<'a, S> =
     Box<dyn Fn() -> Result<Box<dyn Strategy<S>>, CoreError> + Send + Sync + 'a>;
@@ -479,7 +483,7 @@ impl<'a, S: SearchSpace> Study<'a, S> {
     pub fn run(
         &mut self,
         storage: &mut dyn Storage<S::Genotype, S::Move>,
-        observe: &mut dyn FnMut(StudyEvent<S::Genotype, S::Move>),
+        observe: &mut Observe<'_, S>,
     ) -> Result<String, CoreError> {
         loop {
             let (worker, lease, applied) = (self.worker.clone(), self.lease, self.applied);
