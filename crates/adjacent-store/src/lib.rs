@@ -13,7 +13,7 @@ mod postgres_backend;
 mod sqlite_backend;
 
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -270,6 +270,8 @@ pub struct DbStorage<G, M> {
     backend: Box<dyn Backend>,
     study: i64,
     reader: Reader<G, M>,
+    /// The heartbeat thread, on a connection of its own, started with the first trial.
+    heart: Option<Heart>,
 }
 
 impl<G, M> DbStorage<G, M> {
@@ -282,6 +284,7 @@ impl<G, M> DbStorage<G, M> {
             },
             backend,
             study: study.id,
+            heart: None,
         }
     }
 }
@@ -326,19 +329,64 @@ fn to_json<G: Serialize, M: Serialize>(trial: &Trial<G, M>) -> String {
     serde_json::to_string(trial).expect("a trial serializes")
 }
 
-/// Heartbeats on a connection of its own until dropped.
-struct Beating {
+/// The trial a worker is running, for its heartbeat thread.
+type Beat = Arc<Mutex<Option<(u64, String)>>>;
+
+/// A thread that heartbeats the running trial (if any) every interval, on a connection of its own:
+/// one a storage, kept from trial to trial.
+struct Heart {
+    current: Beat,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
+
+impl Heart {
+    fn start(mut backend: Box<dyn Backend>, study: i64, interval: Duration) -> Heart {
+        let current: Beat = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (beat, flag) = (current.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut last = Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20).min(interval));
+                if last.elapsed() < interval {
+                    continue;
+                }
+                last = Instant::now();
+                let running = beat.lock().map(|b| b.clone()).unwrap_or(None);
+                if let Some((trial, worker)) = running {
+                    // A missed beat is retried at the next; a worker that cannot beat at all is
+                    // counted lost, and its trial runs again elsewhere.
+                    let _ = backend.heartbeat(study, trial, &worker);
+                }
+            }
+        });
+        Heart {
+            current,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Heart {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Keeps one trial's heartbeat going; dropping it stops the beats.
+struct Beating(Beat);
 
 impl KeepAlive for Beating {}
 
 impl Drop for Beating {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Ok(mut current) = self.0.lock() {
+            *current = None;
         }
     }
 }
@@ -390,25 +438,14 @@ where
         worker: &str,
         interval: Duration,
     ) -> Result<Box<dyn KeepAlive>, CoreError> {
-        let mut backend = self.backend.reopen()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (study, worker, flag) = (self.study, worker.to_string(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut last = Instant::now();
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(20).min(interval));
-                if last.elapsed() >= interval {
-                    last = Instant::now();
-                    // A missed beat is retried at the next; a worker that cannot beat at all is
-                    // counted lost, and its trial runs again elsewhere.
-                    let _ = backend.heartbeat(study, trial.0, &worker);
-                }
-            }
-        });
-        Ok(Box::new(Beating {
-            stop,
-            thread: Some(thread),
-        }))
+        if self.heart.is_none() {
+            self.heart = Some(Heart::start(self.backend.reopen()?, self.study, interval));
+        }
+        let heart = self.heart.as_ref().expect("started above");
+        if let Ok(mut current) = heart.current.lock() {
+            *current = Some((trial.0, worker.to_string()));
+        }
+        Ok(Box::new(Beating(heart.current.clone())))
     }
 
     fn finish(&mut self, trial: &Trial<G, M>) -> Result<bool, CoreError> {
