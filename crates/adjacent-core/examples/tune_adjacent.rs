@@ -6,7 +6,7 @@
 
 use adjacent_core::bench::{BenchSetup, bench_with, mean_std};
 use adjacent_core::spaces::nb201::Nb201Space;
-use adjacent_core::strategies::{AdjacentConfig, AdjacentSearch};
+use adjacent_core::strategies::{LineageConfig, LineageSearch};
 use adjacent_core::tabular;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let space = Nb201Space::default();
     println!("patience | valid@100 valid@300 | test@100 test@300 (test: for the record, not used)");
     for patience in patiences {
-        let config = AdjacentConfig { patience };
+        let config = LineageConfig { patience };
         config.validate()?;
         let mut valid = String::new();
         let mut test = String::new();
@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let s = bench_with(
                 setup,
                 "adjacent",
-                &|seed| Ok(Box::new(AdjacentSearch::new(seed, config)?)),
+                &|seed| Ok(Box::new(LineageSearch::new(seed, config)?)),
                 &|| {},
             )?;
             valid += &format!(" {:>9.3}", mean_std(s.runs.iter().map(|r| r.best_valid)).0);

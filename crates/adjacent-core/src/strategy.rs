@@ -9,7 +9,10 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::CoreError;
 use crate::space::{ProposalOf, SearchSpace, TrialOf};
-use crate::strategies::{AdjacentSearch, LocalSearch, RandomSearch, RegularizedEvolution};
+use crate::strategies::{
+    Asha, AshaConfig, EvolutionConfig, GrowingConfig, GrowingSearch, GrowthPlan, LineageConfig,
+    LineageSearch, LocalSearch, RandomSearch, RegularizedEvolution,
+};
 use crate::trial::TrialId;
 
 /// A search strategy, driven by ask and tell.
@@ -140,21 +143,69 @@ pub fn sample_unseen<S: SearchSpace>(
     Some(rest[i].clone())
 }
 
-/// The strategies adjacent knows, by registry name.
+/// The strategies adjacent knows, by registry name: the one registry of `adjacent bench`,
+/// `adjacent search` and `adjacent worker`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StrategyKind {
     Random,
     Evolution,
     Local,
+    /// Lineages of one-move children with extinction ([`LineageSearch`]): adjacent's search on a
+    /// table, where a child costs a query and inherits nothing.
+    Lineage,
+    /// Asynchronous successive halving; promotions continue their parents' training.
+    Asha,
+    /// Adjacent's search with real training ([`GrowingSearch`]): probes at equal compute, then the
+    /// winner's morphisms along one schedule.
     Adjacent,
 }
 
+/// The settings of every strategy (the settings file's `[evolution]`, `[asha]`, `[adjacent]` and
+/// `[lineage]`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StrategyConfig {
+    pub evolution: EvolutionConfig,
+    pub asha: AshaConfig,
+    pub adjacent: GrowingConfig,
+    pub lineage: LineageConfig,
+}
+
+/// What some strategies need of the study they run in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyContext<G> {
+    /// Training images of one epoch (ASHA counts its rungs in epochs).
+    pub epoch_images: Option<usize>,
+    /// The plan `adjacent` grows within (its start network and compute horizon).
+    pub growth: Option<GrowthPlan<G>>,
+}
+
+impl<G> Default for StrategyContext<G> {
+    /// A study with a fixed fidelity: a table.
+    fn default() -> Self {
+        StrategyContext {
+            epoch_images: None,
+            growth: None,
+        }
+    }
+}
+
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 4] = [
+    pub const ALL: [StrategyKind; 6] = [
         StrategyKind::Random,
         StrategyKind::Evolution,
         StrategyKind::Local,
+        StrategyKind::Lineage,
+        StrategyKind::Asha,
         StrategyKind::Adjacent,
+    ];
+
+    /// The strategies that run on a table (a fixed fidelity: no training budget to plan with).
+    pub const TABULAR: [StrategyKind; 4] = [
+        StrategyKind::Random,
+        StrategyKind::Evolution,
+        StrategyKind::Local,
+        StrategyKind::Lineage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -162,22 +213,53 @@ impl StrategyKind {
             StrategyKind::Random => "random",
             StrategyKind::Evolution => "evolution",
             StrategyKind::Local => "local",
+            StrategyKind::Lineage => "lineage",
+            StrategyKind::Asha => "asha",
             StrategyKind::Adjacent => "adjacent",
         }
     }
 
-    /// A new strategy of this kind with its default settings.
+    /// A new strategy of this kind with its default settings, for a table.
     pub fn build<S: SearchSpace + 'static>(
         self,
         seed: u64,
     ) -> Result<Box<dyn Strategy<S>>, CoreError> {
+        self.build_with(
+            seed,
+            &StrategyConfig::default(),
+            &StrategyContext::default(),
+        )
+    }
+
+    /// A new strategy of this kind with `config`, in a study that offers `context`; a strategy
+    /// whose needs the context does not meet (ASHA or adjacent on a table) is an error.
+    pub fn build_with<S: SearchSpace + 'static>(
+        self,
+        seed: u64,
+        config: &StrategyConfig,
+        context: &StrategyContext<S::Genotype>,
+    ) -> Result<Box<dyn Strategy<S>>, CoreError> {
+        let needs = |what: &str| CoreError::InvalidSetting {
+            field: "strategy".into(),
+            reason: format!("{} {what}", self.name()),
+        };
         Ok(match self {
             StrategyKind::Random => Box::new(RandomSearch::new(seed)),
-            StrategyKind::Evolution => {
-                Box::new(RegularizedEvolution::new(seed, Default::default())?)
-            }
+            StrategyKind::Evolution => Box::new(RegularizedEvolution::new(seed, config.evolution)?),
             StrategyKind::Local => Box::new(LocalSearch::new(seed)),
-            StrategyKind::Adjacent => Box::new(AdjacentSearch::new(seed, Default::default())?),
+            StrategyKind::Lineage => Box::new(LineageSearch::new(seed, config.lineage)?),
+            StrategyKind::Asha => {
+                let epoch = context.epoch_images.ok_or_else(|| {
+                    needs("counts its rungs in training images: it needs training, not a table")
+                })?;
+                Box::new(Asha::new(seed, config.asha, epoch)?)
+            }
+            StrategyKind::Adjacent => {
+                let plan = context.growth.clone().ok_or_else(|| {
+                    needs("plans its probes within a budget of compute: it needs training and a compute, image or time budget")
+                })?;
+                Box::new(GrowingSearch::new(seed, config.adjacent, plan)?)
+            }
         })
     }
 }

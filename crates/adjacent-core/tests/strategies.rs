@@ -40,7 +40,7 @@ fn drive(
 fn every_strategy_is_reproducible_under_its_seed() {
     let space = Nb201Space::default();
     let (evaluator, _) = table();
-    for kind in StrategyKind::ALL {
+    for kind in StrategyKind::TABULAR {
         let run = |seed| -> Vec<Cell> {
             drive(
                 &space,
@@ -62,7 +62,7 @@ fn every_strategy_is_reproducible_under_its_seed() {
 fn every_strategy_resumes_from_its_history() {
     let space = Nb201Space::default();
     let (evaluator, _) = table();
-    for kind in StrategyKind::ALL {
+    for kind in StrategyKind::TABULAR {
         let whole = drive(&space, kind.build(3).unwrap().as_mut(), &evaluator, 0, 120);
         let mut resumed = kind.build(3).unwrap();
         replay(resumed.as_mut(), &space, &whole[..57]).unwrap();
@@ -95,7 +95,7 @@ fn only_evolution_queries_a_canonical_cell_twice() {
     let (evaluator, _) = table();
     let mut evolution_repeats = 0;
     for seed in 0..5 {
-        for kind in StrategyKind::ALL {
+        for kind in StrategyKind::TABULAR {
             let trials = drive(
                 &space,
                 kind.build(seed).unwrap().as_mut(),
@@ -144,7 +144,7 @@ fn adjacent_children_are_one_move_from_their_parents() {
     let (evaluator, _) = table();
     let trials = drive(
         &space,
-        StrategyKind::Adjacent.build(5).unwrap().as_mut(),
+        StrategyKind::Lineage.build(5).unwrap().as_mut(),
         &evaluator,
         0,
         200,
@@ -187,9 +187,9 @@ fn strategies_reach_the_reference_figures() {
     );
     let local = mean(StrategyKind::Local, 100);
     assert!((local - 93.98).abs() <= 0.15, "local@100 {local}");
-    let adjacent = mean(StrategyKind::Adjacent, 100);
+    let adjacent = mean(StrategyKind::Lineage, 100);
     assert!(adjacent >= 94.15, "adjacent@100 {adjacent}");
-    let adjacent = mean(StrategyKind::Adjacent, 300);
+    let adjacent = mean(StrategyKind::Lineage, 300);
     assert!(adjacent >= 94.30, "adjacent@300 {adjacent}");
 }
 

@@ -48,7 +48,7 @@ fn any_data_set_in_the_table_can_be_searched() {
         runs: 3,
         seed: 0,
     };
-    let summary = bench(setup, StrategyKind::Adjacent, &|| {}).unwrap();
+    let summary = bench(setup, StrategyKind::Lineage, &|| {}).unwrap();
     assert_eq!(summary.runs.len(), 3);
 }
 
@@ -181,7 +181,8 @@ fn more_queries_than_the_space_holds_is_an_error() {
 fn an_unknown_strategy_lists_the_valid_ones() {
     let err = "annealing".parse::<StrategyKind>().unwrap_err().to_string();
     assert!(
-        err.contains("\"annealing\"") && err.contains("random, evolution, local, adjacent"),
+        err.contains("\"annealing\"")
+            && err.contains("random, evolution, local, lineage, asha, adjacent"),
         "{err}"
     );
 }

@@ -13,8 +13,8 @@ mod postgres_backend;
 mod sqlite_backend;
 
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -476,6 +476,62 @@ where
     fn finished(&mut self) -> Result<Option<String>, CoreError> {
         Ok(self.backend.finished(self.study)?)
     }
+}
+
+/// This process's name among a study's workers: the host and the process id.
+pub fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Puts back to pending the trials that workers of this host were running when they died (their
+/// process is gone), so that a resumed study runs them at once instead of after the heartbeat
+/// timeout; returns how many.
+pub fn release_dead<G, M>(storage: &mut dyn Storage<G, M>) -> Result<usize, CoreError> {
+    let me = worker_name();
+    let host = me.rsplit_once(':').map_or("", |h| h.0).to_string();
+    let mut released = 0;
+    for stored in storage.history()? {
+        let t = &stored.trial;
+        let Some(worker) = t.worker.as_deref() else {
+            continue;
+        };
+        let Some((h, pid)) = worker.rsplit_once(':') else {
+            continue;
+        };
+        let dead = h == host
+            && pid.parse::<u32>().is_ok_and(|pid| {
+                pid != std::process::id()
+                    && std::path::Path::new("/proc/self").exists()
+                    && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            });
+        if t.state == TrialState::Running && dead && storage.release(t.id, worker)? {
+            released += 1;
+        }
+    }
+    Ok(released)
+}
+
+/// Writes a study's ended trials to `path` as JSON lines, in the order they ended (through a
+/// temporary file and a rename: a reader never sees half a file).
+pub fn export_jsonl<G: Serialize, M: Serialize>(
+    path: &std::path::Path,
+    history: &[Stored<G, M>],
+) -> std::io::Result<()> {
+    let mut ended: Vec<&Stored<G, M>> = history.iter().filter(|s| s.told_seq.is_some()).collect();
+    ended.sort_by_key(|s| s.told_seq);
+    let mut text = String::new();
+    for s in ended {
+        text += &serde_json::to_string(&s.trial).map_err(std::io::Error::other)?;
+        text.push('\n');
+    }
+    let tmp = path.with_extension("jsonl.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// The state's name in the database.

@@ -28,7 +28,8 @@ pub struct BenchArgs {
     /// Data set of the table to search on.
     #[arg(long, default_value = "cifar10")]
     dataset: String,
-    /// Strategy to run: random, evolution, local, adjacent, or all.
+    /// Strategy to run: random, evolution, local, lineage, or all (asha and adjacent plan in
+    /// training images and run with `adjacent search`).
     #[arg(long, default_value = "all")]
     strategy: String,
     /// Queries (table look-ups) per run.
@@ -51,12 +52,18 @@ pub struct BenchArgs {
 /// The strategies named by `--strategy`.
 fn strategies(name: &str) -> Result<Vec<StrategyKind>> {
     if name == "all" {
-        return Ok(StrategyKind::ALL.to_vec());
+        return Ok(StrategyKind::TABULAR.to_vec());
     }
+    let valid = || StrategyKind::TABULAR.map(StrategyKind::name).join(", ");
     match name.parse::<StrategyKind>() {
-        Ok(kind) => Ok(vec![kind]),
-        Err(CoreError::UnknownStrategy { name, valid }) => Err(anyhow::anyhow!(
-            "unknown strategy {name:?}; valid strategies: {valid}, all"
+        Ok(kind) if StrategyKind::TABULAR.contains(&kind) => Ok(vec![kind]),
+        Ok(kind) => Err(anyhow::anyhow!(
+            "strategy {kind} plans in training images and does not run on a table; valid strategies: {}, all",
+            valid()
+        )),
+        Err(CoreError::UnknownStrategy { name, .. }) => Err(anyhow::anyhow!(
+            "unknown strategy {name:?}; valid strategies: {}, all",
+            valid()
         )),
         Err(e) => Err(e.into()),
     }

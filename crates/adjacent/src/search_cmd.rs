@@ -11,10 +11,10 @@ use adjacent_core::space::TrialOf;
 use adjacent_core::spaces::grown::{GrownSpace, Limits};
 use adjacent_core::spaces::nb201::{Cell, EDGE_COUNT, Op};
 use adjacent_core::strategies::{
-    Asha, AshaConfig, EvolutionConfig, GrowingConfig, GrowingSearch, GrowthPlan, RandomSearch,
-    RegularizedEvolution,
+    AshaConfig, EvolutionConfig, GrowingConfig, GrowthPlan, LineageConfig,
 };
-use adjacent_core::study::{Lease, MakeStrategy, Storage, Stored, StudyEvent};
+use adjacent_core::strategy::{StrategyConfig, StrategyContext, StrategyKind};
+use adjacent_core::study::{Lease, MakeStrategy, Storage, StudyEvent};
 use adjacent_core::trial::TrialState;
 use adjacent_nn::checkpoint::{self, ModelCard};
 use adjacent_nn::data::Normalization;
@@ -24,7 +24,7 @@ use adjacent_nn::search::{
 };
 use adjacent_nn::train::{self, Devices};
 use adjacent_nn::weights::{FolderStore, WeightStore};
-use adjacent_store::{DbStorage, StudyInfo, StudySpec};
+use adjacent_store::{DbStorage, StudyInfo, StudySpec, export_jsonl, release_dead, worker_name};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -40,10 +40,12 @@ const DEFAULT_MINUTES: f64 = 3.0;
 /// `--arch` is given, and the one `adjacent` starts from.
 pub const DEFAULT_CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
 
+/// `--strategy`: a strategy of the registry (`adjacent_core::strategy::StrategyKind`), or none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchStrategy {
-    /// Growing evolution: children are morphisms of their parents and start from their weights.
+    /// Adjacent's search: probes at equal compute, then the winner along one schedule; children
+    /// are morphisms of their parents and start from their weights.
     Adjacent,
     /// Asynchronous successive halving over random networks; promotions continue their weights.
     Asha,
@@ -51,19 +53,30 @@ pub enum SearchStrategy {
     Evolution,
     /// Random networks, each trained from scratch.
     Random,
+    /// Local search: every neighbour of the current network, from scratch.
+    Local,
+    /// Lineages of one-move children with extinction (adjacent's search on a table).
+    Lineage,
     /// No search: one network (--arch, --channels, --cells) trained with the whole budget.
     Fixed,
 }
 
 impl SearchStrategy {
     pub fn name(self) -> &'static str {
-        match self {
-            SearchStrategy::Adjacent => "adjacent",
-            SearchStrategy::Asha => "asha",
-            SearchStrategy::Evolution => "evolution",
-            SearchStrategy::Random => "random",
-            SearchStrategy::Fixed => "fixed",
-        }
+        self.kind().map_or("fixed", StrategyKind::name)
+    }
+
+    /// The registry's strategy (none for `fixed`).
+    pub fn kind(self) -> Option<StrategyKind> {
+        Some(match self {
+            SearchStrategy::Adjacent => StrategyKind::Adjacent,
+            SearchStrategy::Asha => StrategyKind::Asha,
+            SearchStrategy::Evolution => StrategyKind::Evolution,
+            SearchStrategy::Random => StrategyKind::Random,
+            SearchStrategy::Local => StrategyKind::Local,
+            SearchStrategy::Lineage => StrategyKind::Lineage,
+            SearchStrategy::Fixed => return None,
+        })
     }
 }
 
@@ -196,6 +209,8 @@ pub struct SearchConfig {
     pub asha: AshaConfig,
     /// Regularized evolution (`--strategy evolution`).
     pub evolution: EvolutionConfig,
+    /// Lineages (`--strategy lineage`).
+    pub lineage: LineageConfig,
 }
 
 impl Default for SearchConfig {
@@ -210,6 +225,7 @@ impl Default for SearchConfig {
             adjacent: GrowingConfig::default(),
             asha: AshaConfig::default(),
             evolution: EvolutionConfig::default(),
+            lineage: LineageConfig::default(),
         }
     }
 }
@@ -236,7 +252,18 @@ impl SearchConfig {
         self.adjacent.validate().context("[adjacent]")?;
         self.asha.validate().context("[asha]")?;
         self.evolution.validate().context("[evolution]")?;
+        self.lineage.validate().context("[lineage]")?;
         Ok(())
+    }
+
+    /// The registry's settings of every strategy.
+    pub fn strategies(&self) -> StrategyConfig {
+        StrategyConfig {
+            evolution: self.evolution,
+            asha: self.asha,
+            adjacent: self.adjacent,
+            lineage: self.lineage,
+        }
     }
 
     fn final_plan(&self) -> FinalPlan {
@@ -398,42 +425,6 @@ pub fn study_settings(args: &SearchArgs, config: &SearchConfig) -> Result<StudyS
     })
 }
 
-/// This process's name among a study's workers: the host and the process id.
-pub fn worker_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{host}:{}", std::process::id())
-}
-
-/// Puts back to pending the trials that workers of this host were running when they died (their
-/// process is gone), so that a resumed study runs them at once instead of after the heartbeat
-/// timeout.
-pub fn release_dead<G, M>(storage: &mut dyn Storage<G, M>) -> Result<usize> {
-    let host = worker_name();
-    let host = host.rsplit_once(':').map_or("", |h| h.0).to_string();
-    let mut released = 0;
-    for stored in storage.history()? {
-        let t = &stored.trial;
-        let Some((h, pid)) = t.worker.as_deref().and_then(|w| w.rsplit_once(':')) else {
-            continue;
-        };
-        let dead = h == host
-            && pid.parse::<u32>().is_ok_and(|pid| {
-                pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
-            });
-        if t.state == TrialState::Running
-            && dead
-            && storage.release(t.id, t.worker.as_deref().unwrap_or_default())?
-        {
-            released += 1;
-        }
-    }
-    Ok(released)
-}
-
 /// How a search's folder starts: new, or an unfinished study resumed.
 pub enum Start {
     New,
@@ -515,7 +506,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let stop = budget(&args)?;
     args.study.lease()?;
     if args.table.is_some() {
-        return crate::study_cmd::table_search(&args, stop);
+        return crate::study_cmd::table_search(&args, &config, stop);
     }
     if args.strategy == SearchStrategy::Fixed {
         if args.arch.is_none() {
@@ -676,40 +667,30 @@ impl Setup {
         &self,
         settings: &StudySettings,
     ) -> Result<Option<MakeStrategy<'static, GrownSpace>>> {
-        let (seed, config) = (settings.args.seed, settings.config.clone());
-        let epoch = self.search_data.train.len();
-        Ok(Some(match settings.args.strategy {
-            SearchStrategy::Fixed => return Ok(None),
-            SearchStrategy::Asha => {
-                Asha::<GrownSpace>::new(seed, config.asha, epoch).context("[asha]")?;
-                Box::new(move || Ok(Box::new(Asha::new(seed, config.asha, epoch)?) as _))
-            }
-            SearchStrategy::Evolution => {
-                RegularizedEvolution::<GrownSpace>::new(seed, config.evolution)
-                    .context("[evolution]")?;
-                Box::new(move || {
-                    Ok(Box::new(RegularizedEvolution::new(seed, config.evolution)?) as _)
-                })
-            }
-            SearchStrategy::Random => Box::new(move || Ok(Box::new(RandomSearch::new(seed)) as _)),
-            SearchStrategy::Adjacent => {
-                let Some(horizon) = settings.horizon else {
-                    bail!(
-                        "--strategy adjacent plans its probes within a budget of compute: give --budget-flops, --budget-images or --budget-minutes, not --trials"
-                    );
-                };
-                let growth = GrowthPlan {
-                    search: (horizon as f64 * (1.0 - config.final_share)) as u64,
-                    horizon,
-                    start: self.adjacent_start(&config),
-                };
-                GrowingSearch::<GrownSpace>::new(seed, config.adjacent, growth.clone())
-                    .context("[adjacent]")?;
-                Box::new(move || {
-                    Ok(Box::new(GrowingSearch::new(seed, config.adjacent, growth.clone())?) as _)
-                })
-            }
-        }))
+        let Some(kind) = settings.args.strategy.kind() else {
+            return Ok(None);
+        };
+        let seed = settings.args.seed;
+        let config = settings.config.strategies();
+        let context = StrategyContext {
+            epoch_images: Some(self.search_data.train.len()),
+            growth: settings.horizon.map(|horizon| GrowthPlan {
+                search: (horizon as f64 * (1.0 - settings.config.final_share)) as u64,
+                horizon,
+                start: self.adjacent_start(&settings.config),
+            }),
+        };
+        let section = format!("[{}]", kind.name());
+        if kind == StrategyKind::Adjacent && context.growth.is_none() {
+            bail!(
+                "--strategy adjacent plans its probes within a budget of compute: give --budget-flops, --budget-images or --budget-minutes, not --trials"
+            );
+        }
+        kind.build_with::<GrownSpace>(seed, &config, &context)
+            .context(section)?;
+        Ok(Some(Box::new(move || {
+            kind.build_with(seed, &config, &context)
+        })))
     }
 }
 
@@ -743,24 +724,6 @@ pub fn print_trial(record: &TrialOf<GrownSpace>) {
             .or(record.mutation.as_ref().map(|m| m.to_string()))
             .unwrap_or_default()
     );
-}
-
-/// Writes `trials.jsonl`: the study's ended trials in the order they ended, one JSON record a
-/// line (an export of the study).
-pub fn write_trials<G: Serialize, M: Serialize>(
-    path: &Path,
-    history: &[Stored<G, M>],
-) -> Result<()> {
-    let mut ended: Vec<&Stored<G, M>> = history.iter().filter(|s| s.told_seq.is_some()).collect();
-    ended.sort_by_key(|s| s.told_seq);
-    let mut text = String::new();
-    for s in ended {
-        text += &serde_json::to_string(&s.trial)?;
-        text.push('\n');
-    }
-    let tmp = path.with_extension("jsonl.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn search_into(
@@ -835,7 +798,8 @@ fn search_into(
             spent_before.0 += s.trial.outcome.images as f64;
             spent_before.1 += s.trial.outcome.flops as f64 / 1e9;
         }
-        write_trials(&trials_path, &history)?;
+        export_jsonl(&trials_path, &history)
+            .with_context(|| format!("cannot write {}", trials_path.display()))?;
     }
     let searcher = match (make.take(), storage.as_mut(), &setup.start) {
         (Some(make), Some(storage), _) => Searcher::Strategy {
@@ -1022,7 +986,8 @@ fn search_into(
     }
     // The study's whole record (other workers' trials too), in the order trials ended.
     if let Some(storage) = &mut storage {
-        write_trials(&trials_path, &storage.history()?)?;
+        export_jsonl(&trials_path, &storage.history()?)
+            .with_context(|| format!("cannot write {}", trials_path.display()))?;
     }
     let seconds = started.elapsed().as_secs_f64();
     let run = &outcome.run;

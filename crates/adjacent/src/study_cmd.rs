@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use adjacent_core::error::BoxError;
 use adjacent_core::spaces::nb201::{Cell, EdgeChange, Nb201Space};
-use adjacent_core::strategy::StrategyKind;
+use adjacent_core::strategy::{StrategyContext, StrategyKind};
 use adjacent_core::study::{
     Cost, Evaluation, Evaluator, MakeStrategy, Stop, Storage, Study, StudyEvent,
 };
@@ -16,15 +16,15 @@ use adjacent_core::tabular::{self, TabularEvaluator};
 use adjacent_core::trial::{Proposal, Trial, TrialState};
 use adjacent_nn::search::{self, SearchEvent, StudySetup};
 use adjacent_nn::train::Devices;
-use adjacent_store::{DbStorage, StudyInfo};
+use adjacent_store::{DbStorage, StudyInfo, export_jsonl, release_dead, worker_name};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::files::write_json;
 use crate::search_cmd::{
-    SearchArgs, SearchStrategy, Setup, Start, StudySettings, budget, open_study, print_trial,
-    release_dead, remove_unused_output, start_of, study_settings, worker_name, write_trials,
+    SearchArgs, SearchConfig, SearchStrategy, Setup, Start, StudySettings, budget, open_study,
+    print_trial, remove_unused_output, start_of, study_settings,
 };
 
 /// A table lookup that takes a while, standing in for training when trying workers.
@@ -56,15 +56,14 @@ impl Evaluator<Nb201Space> for TableEvaluator {
 
 /// The registry strategy a table study runs.
 fn table_strategy(strategy: SearchStrategy) -> Result<StrategyKind> {
-    Ok(match strategy {
-        SearchStrategy::Adjacent => StrategyKind::Adjacent,
-        SearchStrategy::Evolution => StrategyKind::Evolution,
-        SearchStrategy::Random => StrategyKind::Random,
-        other => bail!(
-            "--strategy {} does not run on a table (it plans in training images); use adjacent, evolution or random",
-            other.name()
+    match strategy.kind() {
+        Some(kind) if StrategyKind::TABULAR.contains(&kind) => Ok(kind),
+        _ => bail!(
+            "--strategy {} does not run on a table (it needs training); use {}",
+            strategy.name(),
+            StrategyKind::TABULAR.map(StrategyKind::name).join(", ")
         ),
-    })
+    }
 }
 
 /// A table study's evaluator and strategy, from its settings.
@@ -76,13 +75,16 @@ fn table_parts(
     let kind = table_strategy(args.strategy)?;
     let (evaluator, _judge) = tabular::load(table, &args.dataset)?;
     let seed = args.seed;
-    kind.build::<Nb201Space>(seed)?;
+    let config = settings.config.strategies();
+    let context = StrategyContext::default();
+    kind.build_with::<Nb201Space>(seed, &config, &context)
+        .with_context(|| format!("[{}]", kind.name()))?;
     Ok((
         TableEvaluator {
             table: evaluator,
             delay: Duration::from_millis(args.delay_ms),
         },
-        Box::new(move || kind.build(seed)),
+        Box::new(move || kind.build_with(seed, &config, &context)),
     ))
 }
 
@@ -134,7 +136,7 @@ struct TableSummary<'a> {
 }
 
 /// `adjacent search --table`: a study whose evaluator is the table.
-pub fn table_search(args: &SearchArgs, stop: Stop) -> Result<()> {
+pub fn table_search(args: &SearchArgs, config: &SearchConfig, stop: Stop) -> Result<()> {
     let Stop::Trials(_) = stop else {
         bail!("a table search counts trials: give --trials N");
     };
@@ -145,16 +147,16 @@ pub fn table_search(args: &SearchArgs, stop: Stop) -> Result<()> {
     }
     let start = start_of(args)?;
     let fresh = matches!(start, Start::New);
-    let result = table_search_into(args, &start);
+    let result = table_search_into(args, config, &start);
     if result.is_err() && fresh {
         remove_unused_output(&args.out);
     }
     result
 }
 
-fn table_search_into(args: &SearchArgs, start: &Start) -> Result<()> {
+fn table_search_into(args: &SearchArgs, config: &SearchConfig, start: &Start) -> Result<()> {
     let started = Instant::now();
-    let settings = study_settings(args, &Default::default())?;
+    let settings = study_settings(args, config)?;
     // The table and strategy are checked before a study is created for them.
     let _checked = table_parts(&settings)?;
     let (backend, info, recorded) = open_study(&settings, start)?;
@@ -162,7 +164,9 @@ fn table_search_into(args: &SearchArgs, start: &Start) -> Result<()> {
     release_dead(&mut storage)?;
     let (stopped, _) = run_table_worker(&recorded, &mut storage, &worker_name())?;
     let history = storage.history()?;
-    write_trials(&args.out.join("trials.jsonl"), &history)?;
+    let trials_path = args.out.join("trials.jsonl");
+    export_jsonl(&trials_path, &history)
+        .with_context(|| format!("cannot write {}", trials_path.display()))?;
     let best = history
         .iter()
         .filter_map(|s| s.trial.valid_acc().map(|v| (v, &s.trial)))

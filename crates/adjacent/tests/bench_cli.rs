@@ -37,7 +37,7 @@ fn bench_writes_its_table_json_and_plot() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for name in ["random", "evolution", "local", "adjacent"] {
+    for name in ["random", "evolution", "local", "lineage"] {
         assert!(stdout.lines().any(|l| l.starts_with(name)), "{stdout}");
     }
     let report: serde_json::Value =
@@ -55,7 +55,7 @@ fn bench_writes_its_table_json_and_plot() {
         assert_eq!(r["curve_mean"].as_array().unwrap().len(), 30);
     }
     let plot = std::fs::read_to_string(&svg).unwrap();
-    assert!(plot.contains("<svg") && plot.contains("adjacent"));
+    assert!(plot.contains("<svg") && plot.contains("lineage"));
 }
 
 #[test]
@@ -115,9 +115,12 @@ fn a_malformed_cell_names_its_row() {
 fn unknown_strategies_and_data_sets_list_the_valid_ones() {
     let err = fails(&["bench", "--strategy", "bayes"]);
     assert!(
-        err.contains("\"bayes\"") && err.contains("random, evolution, local, adjacent, all"),
+        err.contains("\"bayes\"") && err.contains("random, evolution, local, lineage, all"),
         "{err}"
     );
+    // The strategies that plan in training images do not run on a table.
+    let err = fails(&["bench", "--strategy", "asha"]);
+    assert!(err.contains("does not run on a table"), "{err}");
     let err = fails(&["bench", "--dataset", "cifar100"]);
     assert!(
         err.contains("\"cifar100\"") && err.contains("data sets in this table: cifar10"),

@@ -139,7 +139,7 @@ fn two_workers_share_a_sqlite_study() {
     let out = dir.path().join("study");
     let search = spawn(&strs(&table_search(
         &out,
-        "adjacent",
+        "lineage",
         150,
         &["--delay-ms", "5"],
     )));
@@ -450,6 +450,16 @@ fn bad_input_gets_a_clear_error_and_writes_nothing() {
     let db = out.join("study.db");
     let db_text = db.to_str().unwrap();
 
+    // A strategy that needs training, on a table.
+    let err = fails(&strs(&table_search(
+        &dir.path().join("asha"),
+        "asha",
+        5,
+        &[],
+    )));
+    assert!(err.contains("does not run on a table"), "{err}");
+    assert!(!dir.path().join("asha").exists());
+
     // A study that does not exist.
     let err = fails(&["worker", "--storage", db_text, "--study", "nope"]);
     assert!(
@@ -590,4 +600,46 @@ fn export_writes_every_trial_as_jsonl_or_csv() {
     let shown: Value = serde_json::from_slice(&show.stdout).unwrap();
     assert_eq!(shown["study"]["complete"], 20);
     assert_eq!(shown["study"]["strategy"], "evolution");
+}
+
+#[test]
+fn a_damaged_parent_weight_file_fails_its_children_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("asha");
+    let args = trained_search(dir.path(), &out, "asha", "9");
+    let mut first = spawn(&strs(&args));
+    wait_for("four trials", || lines(&out.join("trials.jsonl")) >= 4);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // One flipped bit in every kept network: the files still parse; their checksums tell.
+    for entry in std::fs::read_dir(out.join("weights")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "safetensors") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0x01;
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+    // The resumed search runs the rest: children of a damaged network fail with the reason, and
+    // a damaged winner stops the final phase with it; nothing is trained on wrong weights.
+    let resumed = adjacent(&strs(&args));
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let trials = records(&out);
+    let damaged: Vec<&Value> = trials.iter().filter(|t| t["state"] == "failed").collect();
+    for t in &damaged {
+        let reason = t["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("cannot load the weights of parent") && reason.contains("damaged"),
+            "{reason}"
+        );
+    }
+    match resumed.status.success() {
+        true => {
+            assert_eq!(trials.len(), 9);
+            assert!(!damaged.is_empty(), "{trials:#?}");
+        }
+        false => assert!(stderr.contains("damaged"), "{stderr}"),
+    }
 }

@@ -1,4 +1,5 @@
-//! adjacent: this project's own strategy. See [`AdjacentSearch`].
+//! lineage: adjacent's search on a table (a child costs a query and inherits nothing). See
+//! [`LineageSearch`].
 
 use rand::seq::IndexedRandom;
 
@@ -7,23 +8,24 @@ use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategy::{SeenKeys, Strategy, sample_unseen, step_rng};
 use crate::trial::{Mutation, Proposal, TrialId};
 
-/// Settings of the adjacent strategy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AdjacentConfig {
+/// Settings of the lineage strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LineageConfig {
     /// Children in a row that may fail to beat their parent before the lineage dies out
     /// (extinction). A lineage also dies when its parent has no unseen neighbour left.
     pub patience: usize,
 }
 
-impl Default for AdjacentConfig {
+impl Default for LineageConfig {
     /// Patience 24: on NAS-Bench-201 a parent's whole neighbourhood, chosen by measurement
     /// (BENCHMARKS.md, "Choosing adjacent's design").
     fn default() -> Self {
-        AdjacentConfig { patience: 24 }
+        LineageConfig { patience: 24 }
     }
 }
 
-impl AdjacentConfig {
+impl LineageConfig {
     /// Checks every field, naming the one out of range.
     pub fn validate(&self) -> Result<(), CoreError> {
         if self.patience == 0 {
@@ -63,19 +65,19 @@ struct Lineage<G> {
 /// restart point, by a ridge model fitted on the trials so far; restarting near the best cell
 /// (iterated local search); an initial random population. None beat this simpler form on the
 /// search signal.
-pub struct AdjacentSearch<S: SearchSpace> {
+pub struct LineageSearch<S: SearchSpace> {
     seed: u64,
     step: u64,
-    config: AdjacentConfig,
+    config: LineageConfig,
     seen: SeenKeys<S::Key>,
     lineage: Option<Lineage<S::Genotype>>,
 }
 
-impl<S: SearchSpace> AdjacentSearch<S> {
+impl<S: SearchSpace> LineageSearch<S> {
     /// A new search; an invalid `config` is an error naming the field.
-    pub fn new(seed: u64, config: AdjacentConfig) -> Result<Self, CoreError> {
+    pub fn new(seed: u64, config: LineageConfig) -> Result<Self, CoreError> {
         config.validate()?;
-        Ok(AdjacentSearch {
+        Ok(LineageSearch {
             seed,
             step: 0,
             config,
@@ -85,9 +87,9 @@ impl<S: SearchSpace> AdjacentSearch<S> {
     }
 }
 
-impl<S: SearchSpace> Strategy<S> for AdjacentSearch<S> {
+impl<S: SearchSpace> Strategy<S> for LineageSearch<S> {
     fn name(&self) -> &'static str {
-        "adjacent"
+        "lineage"
     }
 
     fn ask(&mut self, space: &S) -> Result<ProposalOf<S>, CoreError> {
@@ -114,7 +116,7 @@ impl<S: SearchSpace> Strategy<S> for AdjacentSearch<S> {
         let g = sample_unseen(space, &self.seen, true, &mut rng)
             .or_else(|| sample_unseen(space, &self.seen, false, &mut rng))
             .ok_or_else(|| CoreError::Exhausted {
-                strategy: "adjacent".into(),
+                strategy: "lineage".into(),
             })?;
         self.seen.insert(space.key(&g));
         Ok(Proposal::fresh(g))
