@@ -6,8 +6,20 @@
 set -euo pipefail
 action=${1:?start or stop}
 dir=${2:?a folder for the server data}
-port=${ADJACENT_PG_PORT:-55432}
 password=adjacent
+
+# The first free port from 55432 on (another server may hold one).
+free_port() {
+    local p
+    for p in $(seq 55432 55482); do
+        if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+    echo "no free port in 55432-55482" >&2
+    exit 1
+}
 
 pg_bin() {
     ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
@@ -22,6 +34,7 @@ start)
     fi
     bin=$(pg_bin)
     [ -n "$bin" ] || { echo "PostgreSQL is not installed and could not be" >&2; exit 1; }
+    port=${ADJACENT_PG_PORT:-$(free_port)}
     # The server refuses to run as root: it runs as the postgres user the package creates.
     run_as=()
     if [ "$(id -u)" = 0 ]; then

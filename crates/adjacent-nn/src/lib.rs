@@ -11,7 +11,7 @@ pub mod weights;
 
 pub use error::NnError;
 
-use burn::tensor::Device;
+pub use burn::tensor::Device;
 
 /// The device named `name`: `cpu` (burn's pure-Rust flex backend) or `cuda:N` (needs the `cuda`
 /// feature).

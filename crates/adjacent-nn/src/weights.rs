@@ -48,6 +48,45 @@ impl FolderStore {
     }
 }
 
+/// One trial's kept network as bytes: what a store shared by many machines holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightFiles {
+    /// The safetensors file.
+    pub weights: Vec<u8>,
+    /// The architecture (JSON).
+    pub arch: String,
+    /// The weights' CRC-32, in hex.
+    pub checksum: String,
+}
+
+impl FolderStore {
+    /// Trial `trial`'s files, as they are kept here.
+    pub fn export(&self, trial: TrialId) -> Result<WeightFiles, NnError> {
+        let (weights, arch) = self.paths(trial);
+        let checksum_path = self.checksum_path(trial);
+        Ok(WeightFiles {
+            weights: std::fs::read(&weights).map_err(NnError::io(&weights))?,
+            arch: std::fs::read_to_string(&arch).map_err(NnError::io(&arch))?,
+            checksum: std::fs::read_to_string(&checksum_path)
+                .map_err(NnError::io(&checksum_path))?,
+        })
+    }
+
+    /// Keeps `files` as trial `trial`'s (checked by `get` like any other).
+    pub fn import(&self, trial: TrialId, files: &WeightFiles) -> Result<(), NnError> {
+        let (weights, arch) = self.paths(trial);
+        write_atomically(&weights, |tmp| {
+            std::fs::write(tmp, &files.weights).map_err(NnError::io(tmp))
+        })?;
+        write_atomically(&arch, |tmp| {
+            std::fs::write(tmp, &files.arch).map_err(NnError::io(tmp))
+        })?;
+        write_atomically(&self.checksum_path(trial), |tmp| {
+            std::fs::write(tmp, &files.checksum).map_err(NnError::io(tmp))
+        })
+    }
+}
+
 /// The CRC-32 of a file's bytes, in hex.
 fn checksum(path: &Path) -> Result<String, NnError> {
     let bytes = std::fs::read(path).map_err(NnError::io(path))?;

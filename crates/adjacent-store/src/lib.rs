@@ -27,7 +27,7 @@ pub use postgres_backend::PostgresBackend;
 pub use sqlite_backend::SqliteBackend;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Errors of the study storage.
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +156,8 @@ pub trait Backend: Send {
     fn url(&self) -> &str;
     /// A second connection to the same database (for heartbeats).
     fn reopen(&self) -> Result<Box<dyn Backend>, StoreError>;
+    /// Whether workers on other machines can reach it (a server, not a file).
+    fn shares_machines(&self) -> bool;
     fn create_study(&mut self, spec: &StudySpec) -> Result<i64, StoreError>;
     /// Every study, by name.
     fn studies(&mut self) -> Result<Vec<StudyInfo>, StoreError>;
@@ -174,6 +176,21 @@ pub trait Backend: Send {
     fn release(&mut self, study: i64, trial: u64, worker: &str) -> Result<bool, StoreError>;
     fn trials(&mut self, study: i64) -> Result<Vec<Row>, StoreError>;
     fn finished(&mut self, study: i64) -> Result<Option<String>, StoreError>;
+    /// Keeps trial `trial`'s trained network (for workers on other machines).
+    fn put_weights(&mut self, study: i64, trial: u64, weights: &Weights) -> Result<(), StoreError>;
+    /// Trial `trial`'s trained network, if kept.
+    fn get_weights(&mut self, study: i64, trial: u64) -> Result<Option<Weights>, StoreError>;
+}
+
+/// A trained network as the database keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    /// The safetensors file's bytes.
+    pub data: Vec<u8>,
+    /// The architecture (JSON).
+    pub arch: String,
+    /// The data's checksum.
+    pub checksum: String,
 }
 
 /// Opens the database at `url`: a PostgreSQL URL (`postgres://...`, `postgresql://...`), or a

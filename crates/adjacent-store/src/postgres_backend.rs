@@ -8,12 +8,13 @@ use adjacent_core::study::{Lease, lost_reason};
 use postgres::{Client, NoTls, Transaction};
 
 use crate::{
-    AskedRow, Backend, ClaimedRow, Row, SCHEMA_VERSION, StoreError, StudyInfo, StudySpec,
+    AskedRow, Backend, ClaimedRow, Row, SCHEMA_VERSION, StoreError, StudyInfo, StudySpec, Weights,
     failed_record, parse_state, state_name,
 };
 
 /// The migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE studies (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -39,7 +40,18 @@ CREATE TABLE trials (
     PRIMARY KEY (study, id)
 );
 CREATE INDEX trials_by_state ON trials (study, state);
-"];
+",
+    "
+CREATE TABLE weights (
+    study BIGINT NOT NULL REFERENCES studies(id),
+    trial BIGINT NOT NULL,
+    checksum TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (study, trial)
+);
+",
+];
 
 /// The server's clock, in seconds since the Unix epoch.
 const NOW: &str = "extract(epoch from clock_timestamp())::float8";
@@ -214,6 +226,10 @@ impl PostgresBackend {
 impl Backend for PostgresBackend {
     fn url(&self) -> &str {
         &self.url
+    }
+
+    fn shares_machines(&self) -> bool {
+        true
     }
 
     fn reopen(&self) -> Result<Box<dyn Backend>, StoreError> {
@@ -473,6 +489,41 @@ impl Backend for PostgresBackend {
             .map(row_of)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|r| self.bad_row(r))
+    }
+
+    fn put_weights(&mut self, study: i64, trial: u64, weights: &Weights) -> Result<(), StoreError> {
+        let err = self.err("keep weights");
+        self.client
+            .execute(
+                "INSERT INTO weights (study, trial, checksum, arch, data) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (study, trial) DO UPDATE
+                 SET checksum = excluded.checksum, arch = excluded.arch, data = excluded.data",
+                &[
+                    &study,
+                    &(trial as i64),
+                    &weights.checksum,
+                    &weights.arch,
+                    &weights.data,
+                ],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn get_weights(&mut self, study: i64, trial: u64) -> Result<Option<Weights>, StoreError> {
+        let err = self.err("read weights");
+        let row = self
+            .client
+            .query_opt(
+                "SELECT data, arch, checksum FROM weights WHERE study = $1 AND trial = $2",
+                &[&study, &(trial as i64)],
+            )
+            .map_err(err)?;
+        Ok(row.map(|r| Weights {
+            data: r.get(0),
+            arch: r.get(1),
+            checksum: r.get(2),
+        }))
     }
 
     fn finished(&mut self, study: i64) -> Result<Option<String>, StoreError> {

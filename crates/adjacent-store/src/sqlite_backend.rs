@@ -9,12 +9,13 @@ use adjacent_core::study::{Lease, lost_reason, now};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::{
-    AskedRow, Backend, ClaimedRow, Row, SCHEMA_VERSION, StoreError, StudyInfo, StudySpec,
+    AskedRow, Backend, ClaimedRow, Row, SCHEMA_VERSION, StoreError, StudyInfo, StudySpec, Weights,
     failed_record, parse_state, state_name,
 };
 
 /// The migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE studies (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -40,7 +41,18 @@ CREATE TABLE trials (
     PRIMARY KEY (study, id)
 );
 CREATE INDEX trials_by_state ON trials (study, state);
-"];
+",
+    "
+CREATE TABLE weights (
+    study INTEGER NOT NULL REFERENCES studies(id),
+    trial INTEGER NOT NULL,
+    checksum TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (study, trial)
+);
+",
+];
 
 /// A study database in a SQLite file.
 pub struct SqliteBackend {
@@ -177,6 +189,10 @@ fn claim_row(tx: &Transaction, study: i64, id: i64, worker: &str) -> rusqlite::R
 impl Backend for SqliteBackend {
     fn url(&self) -> &str {
         &self.url
+    }
+
+    fn shares_machines(&self) -> bool {
+        false
     }
 
     fn reopen(&self) -> Result<Box<dyn Backend>, StoreError> {
@@ -410,6 +426,37 @@ impl Backend for SqliteBackend {
             .map_err(&err)?;
         let rows = statement.query_map(params![study], row_of).map_err(&err)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn put_weights(&mut self, study: i64, trial: u64, weights: &Weights) -> Result<(), StoreError> {
+        let err = self.err("keep weights");
+        self.conn
+            .execute(
+                "INSERT INTO weights (study, trial, checksum, arch, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (study, trial) DO UPDATE
+                 SET checksum = excluded.checksum, arch = excluded.arch, data = excluded.data",
+                params![study, trial as i64, weights.checksum, weights.arch, weights.data],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn get_weights(&mut self, study: i64, trial: u64) -> Result<Option<Weights>, StoreError> {
+        let err = self.err("read weights");
+        self.conn
+            .query_row(
+                "SELECT data, arch, checksum FROM weights WHERE study = ?1 AND trial = ?2",
+                params![study, trial as i64],
+                |r| {
+                    Ok(Weights {
+                        data: r.get(0)?,
+                        arch: r.get(1)?,
+                        checksum: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(err)
     }
 
     fn finished(&mut self, study: i64) -> Result<Option<String>, StoreError> {

@@ -5,6 +5,7 @@ mod files;
 mod plot;
 mod report_cmd;
 mod search_cmd;
+mod shared_weights;
 mod study_cmd;
 mod train_cmd;
 

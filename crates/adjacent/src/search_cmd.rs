@@ -24,6 +24,8 @@ use adjacent_nn::search::{
 };
 use adjacent_nn::train::{self, Devices};
 use adjacent_nn::weights::{FolderStore, WeightStore};
+
+use crate::shared_weights::DatabaseWeights;
 use adjacent_store::{DbStorage, StudyInfo, StudySpec, export_jsonl, release_dead, worker_name};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -588,11 +590,17 @@ pub struct Setup {
     pub space: GrownSpace,
     /// The `--arch` network, if given.
     pub start: Option<NetworkArch>,
-    pub weights: FolderStore,
+    /// Where trained networks are kept: `OUT/weights`, or the study's database (PostgreSQL).
+    pub weights: Box<dyn WeightStore>,
 }
 
 impl Setup {
-    pub fn new(args: &SearchArgs, config: &SearchConfig) -> Result<Setup> {
+    /// The data and space of `args`, with networks kept in `weights`.
+    pub fn new(
+        args: &SearchArgs,
+        config: &SearchConfig,
+        weights: Box<dyn WeightStore>,
+    ) -> Result<Setup> {
         let data = args.data.load()?;
         let (train_set, valid_set) = prepare_sets(&data, args.subset, args.valid, args.seed)?;
         let Some(valid_set) = valid_set else {
@@ -626,7 +634,6 @@ impl Setup {
             valid: valid_set,
             norm,
         };
-        let weights = FolderStore::new(args.out.join("weights"))?;
         Ok(Setup {
             data,
             search_data,
@@ -641,7 +648,7 @@ impl Setup {
             space: &self.space,
             data: &self.search_data,
             recipe: config.train.clone(),
-            store: &self.weights,
+            store: self.weights.as_ref(),
             devices: devices.clone(),
             seed,
         }
@@ -733,13 +740,12 @@ fn search_into(
     start: Start,
     devices: Devices,
 ) -> Result<()> {
-    let setup = Setup::new(args, config)?;
-    let evaluator = setup.evaluator(config, &devices, args.seed);
-    let search_data = &setup.search_data;
-    let data = &setup.data;
+    let weights_dir = args.out.join("weights");
+    let mut setup = Setup::new(args, config, Box::new(FolderStore::new(&weights_dir)?))?;
     let plan = config.final_plan();
     let mut settings = study_settings(args, config)?;
     if args.strategy == SearchStrategy::Adjacent {
+        let evaluator = setup.evaluator(config, &devices, args.seed);
         settings.horizon = search::horizon_flops(&evaluator, stop, &setup.adjacent_start(config));
     }
     // A study for the strategies that search (fixed trains one network: nothing to keep).
@@ -754,12 +760,24 @@ fn search_into(
             setup.strategy_maker(&settings)?;
             let (backend, info, recorded) = open_study(&settings, &start)?;
             let make = setup.strategy_maker(&recorded)?;
+            // Workers on other machines see the database, not this folder: the networks go
+            // there too (cached here).
+            if backend.shares_machines() {
+                setup.weights = Box::new(DatabaseWeights::new(
+                    weights_dir.clone(),
+                    backend.reopen()?,
+                    info.id,
+                )?);
+            }
             (
                 Some(DbStorage::<NetworkArch, Morphism>::new(backend, &info)),
                 make,
             )
         }
     };
+    let evaluator = setup.evaluator(config, &devices, args.seed);
+    let search_data = &setup.search_data;
+    let data = &setup.data;
     // The network the final phase's share must be able to train: the fixed one, or the largest
     // network a search starts from.
     let reference = setup.start.clone().unwrap_or_else(|| {

@@ -16,6 +16,7 @@ use adjacent_core::tabular::{self, TabularEvaluator};
 use adjacent_core::trial::{Proposal, Trial, TrialState};
 use adjacent_nn::search::{self, SearchEvent, StudySetup};
 use adjacent_nn::train::Devices;
+use adjacent_nn::weights::{FolderStore, WeightStore};
 use adjacent_store::{DbStorage, StudyInfo, export_jsonl, release_dead, worker_name};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -26,6 +27,7 @@ use crate::search_cmd::{
     SearchArgs, SearchConfig, SearchStrategy, Setup, Start, StudySettings, budget, open_study,
     print_trial, remove_unused_output, start_of, study_settings,
 };
+use crate::shared_weights::DatabaseWeights;
 
 /// A table lookup that takes a while, standing in for training when trying workers.
 struct TableEvaluator {
@@ -250,16 +252,33 @@ pub fn run_worker(args: WorkerArgs) -> Result<()> {
             run_table_worker(&settings, &mut storage, &worker)?
         }
         None => {
-            let out = &settings.args.out;
-            if !out.is_dir() {
-                bail!(
-                    "study {:?} keeps its weights in {}, which this machine cannot see; run workers of a trained study where that folder is (or on a shared file system)",
-                    info.spec.name,
-                    out.join("weights").display()
-                );
-            }
+            // Networks: in the database for a server (cached in a folder of this worker's), or
+            // in the search's folder for a file on this machine.
+            let cache = std::env::temp_dir().join(format!(
+                "adjacent-weights-{}-{}",
+                info.spec.name,
+                std::process::id()
+            ));
+            let weights: Box<dyn WeightStore> = match backend.shares_machines() {
+                true => Box::new(DatabaseWeights::new(
+                    cache.clone(),
+                    backend.reopen()?,
+                    info.id,
+                )?),
+                false => {
+                    let out = &settings.args.out;
+                    if !out.is_dir() {
+                        bail!(
+                            "study {:?} keeps its networks in {}, which this machine cannot see; run its workers where that folder is, or keep the study in PostgreSQL",
+                            info.spec.name,
+                            out.join("weights").display()
+                        );
+                    }
+                    Box::new(FolderStore::new(out.join("weights"))?)
+                }
+            };
             let devices = Devices::new(adjacent_nn::device(&args.device)?);
-            let setup = Setup::new(&settings.args, &settings.config)?;
+            let setup = Setup::new(&settings.args, &settings.config, weights)?;
             let evaluator = setup.evaluator(&settings.config, &devices, settings.args.seed);
             let Some(make) = setup.strategy_maker(&settings)? else {
                 bail!(
@@ -281,6 +300,8 @@ pub fn run_worker(args: WorkerArgs) -> Result<()> {
                     print_trial(t);
                 }
             })?;
+            // The cache of a worker's networks goes with the worker.
+            let _ = std::fs::remove_dir_all(&cache);
             (run.stopped, done)
         }
     };

@@ -643,3 +643,88 @@ fn a_damaged_parent_weight_file_fails_its_children_with_the_reason() {
         false => assert!(stderr.contains("damaged"), "{stderr}"),
     }
 }
+
+#[test]
+fn a_postgres_study_carries_networks_between_machines_in_the_database() {
+    let Some(url) = postgres() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("asha");
+    let name = unique("weights");
+    let mut args = trained_search(dir.path(), &out, "asha", "9");
+    args.extend([
+        "--storage".to_string(),
+        url.clone(),
+        "--study".to_string(),
+        name.clone(),
+    ]);
+    let mut first = spawn(&strs(&args));
+    wait_for("four trials", || lines(&out.join("trials.jsonl")) >= 4);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // Another machine: the worker sees the database and nothing of this folder.
+    let weights = out.join("weights");
+    std::fs::remove_dir_all(&weights).unwrap();
+    let worker = check(adjacent(&["worker", "--storage", &url, "--study", &name]));
+    assert!(String::from_utf8_lossy(&worker.stdout).contains("the study is over"));
+    assert!(
+        !weights.exists(),
+        "the worker wrote into the search's folder"
+    );
+    // The search, resumed, takes every network it needs from the database.
+    check(adjacent(&strs(&args)));
+    let trials = records(&out);
+    assert_eq!(trials.len(), 9);
+    assert!(
+        trials.iter().all(|t| t["state"] == "complete"),
+        "{trials:#?}"
+    );
+    let by_id: HashMap<u64, &Value> = trials
+        .iter()
+        .map(|t| (t["id"].as_u64().unwrap(), t))
+        .collect();
+    assert!(trials.iter().any(|t| {
+        t["inherit"] == Value::Bool(true)
+            && t["worker"] != by_id[&t["parent"].as_u64().unwrap()]["worker"]
+    }));
+    assert!(out.join("best").join("model.safetensors").exists());
+}
+
+#[test]
+fn an_older_schema_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("study");
+    check(adjacent(&strs(&table_search(&out, "random", 3, &[]))));
+    let db = out.join("study.db");
+    // The database as schema version 1 left it: no table of weights.
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "DROP TABLE weights; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    let list = check(adjacent(&[
+        "study",
+        "list",
+        "--storage",
+        db.to_str().unwrap(),
+    ]));
+    assert!(String::from_utf8_lossy(&list.stdout).contains("3 complete"));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, adjacent_store::SCHEMA_VERSION.to_string());
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'weights'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1);
+}

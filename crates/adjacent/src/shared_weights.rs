@@ -1,0 +1,85 @@
+//! Trained networks kept in the study's database, so that workers on machines that share nothing
+//! but the database (PostgreSQL) load the networks their parents got elsewhere. A local folder
+//! caches them; checksums travel with them.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use adjacent_core::network::NetworkArch;
+use adjacent_core::trial::TrialId;
+use adjacent_nn::net::Network;
+use adjacent_nn::weights::{FolderStore, WeightFiles, WeightStore};
+use adjacent_nn::{Device, NnError};
+use adjacent_store::{Backend, Weights};
+
+/// Weights in the database of study `study`, cached in a folder.
+pub struct DatabaseWeights {
+    cache: FolderStore,
+    backend: Mutex<Box<dyn Backend>>,
+    study: i64,
+}
+
+impl DatabaseWeights {
+    pub fn new(cache: PathBuf, backend: Box<dyn Backend>, study: i64) -> Result<Self, NnError> {
+        Ok(DatabaseWeights {
+            cache: FolderStore::new(cache)?,
+            backend: Mutex::new(backend),
+            study,
+        })
+    }
+
+    fn backend(&self) -> std::sync::MutexGuard<'_, Box<dyn Backend>> {
+        // A worker that panicked while holding the connection leaves it usable: every call is
+        // its own transaction.
+        self.backend.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn storage_error(e: adjacent_store::StoreError) -> NnError {
+    NnError::Core(e.into())
+}
+
+impl WeightStore for DatabaseWeights {
+    fn put(&self, trial: TrialId, model: &Network, arch: &NetworkArch) -> Result<(), NnError> {
+        self.cache.put(trial, model, arch)?;
+        let files = self.cache.export(trial)?;
+        let weights = Weights {
+            data: files.weights,
+            arch: files.arch,
+            checksum: files.checksum,
+        };
+        self.backend()
+            .put_weights(self.study, trial.0, &weights)
+            .map_err(storage_error)
+    }
+
+    fn get(&self, trial: TrialId, device: &Device) -> Result<(Network, NetworkArch), NnError> {
+        if !self.cache.contains(trial) {
+            let kept = self
+                .backend()
+                .get_weights(self.study, trial.0)
+                .map_err(storage_error)?;
+            let Some(kept) = kept else {
+                return Err(NnError::InvalidSetting {
+                    field: "weights".into(),
+                    reason: format!("the study's database keeps no network for trial {trial}"),
+                });
+            };
+            let files = WeightFiles {
+                weights: kept.data,
+                arch: kept.arch,
+                checksum: kept.checksum,
+            };
+            self.cache.import(trial, &files)?;
+        }
+        self.cache.get(trial, device)
+    }
+
+    fn contains(&self, trial: TrialId) -> bool {
+        self.cache.contains(trial)
+            || self
+                .backend()
+                .get_weights(self.study, trial.0)
+                .is_ok_and(|w| w.is_some())
+    }
+}
