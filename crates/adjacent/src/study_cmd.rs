@@ -13,7 +13,7 @@ use adjacent_core::study::{
     Cost, Evaluation, Evaluator, MakeStrategy, Stop, Storage, Study, StudyEvent,
 };
 use adjacent_core::tabular::{self, TabularEvaluator};
-use adjacent_core::trial::{Proposal, Trial, TrialState};
+use adjacent_core::trial::{Proposal, Trial};
 use adjacent_nn::search::{self, SearchEvent, StudySetup};
 use adjacent_nn::train::Devices;
 use adjacent_nn::weights::{FolderStore, WeightStore};
@@ -36,23 +36,19 @@ struct TableEvaluator {
 }
 
 impl Evaluator<Nb201Space> for TableEvaluator {
-    fn cost(&self, _proposal: &Proposal<Cell, EdgeChange>) -> Cost {
-        Cost::default()
+    fn cost(&self, proposal: &Proposal<Cell, EdgeChange>) -> Cost {
+        self.table.cost(proposal)
     }
 
     fn evaluate(
         &self,
         trial: &Trial<Cell, EdgeChange>,
-        _progress: &mut dyn FnMut(usize, usize),
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Evaluation, BoxError> {
         std::thread::sleep(self.delay);
-        let mut outcome = self.table.query(&trial.genotype);
-        outcome.seconds = self.delay.as_secs_f64();
-        Ok(Evaluation {
-            state: TrialState::Complete,
-            outcome,
-            reason: None,
-        })
+        let mut evaluation = self.table.evaluate(trial, progress)?;
+        evaluation.outcome.seconds = self.delay.as_secs_f64();
+        Ok(evaluation)
     }
 }
 

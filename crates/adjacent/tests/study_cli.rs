@@ -363,6 +363,14 @@ fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }
 
+/// Starts `args` and kills it (SIGKILL) once its trials.jsonl in `out` holds `trials` trials.
+fn kill_after(args: &[String], out: &Path, trials: usize) {
+    let mut search = spawn(&strs(args));
+    wait_for("trials", || lines(&out.join("trials.jsonl")) >= trials);
+    search.kill().unwrap();
+    search.wait().unwrap();
+}
+
 #[test]
 fn a_trained_search_killed_after_its_second_trial_resumes_to_the_same_result() {
     let dir = tempfile::tempdir().unwrap();
@@ -375,10 +383,7 @@ fn a_trained_search_killed_after_its_second_trial_resumes_to_the_same_result() {
     ))));
     let cut = dir.path().join("cut");
     let args = trained_search(dir.path(), &cut, "random", "4");
-    let mut first = spawn(&strs(&args));
-    wait_for("two trials", || lines(&cut.join("trials.jsonl")) >= 2);
-    first.kill().unwrap();
-    first.wait().unwrap();
+    kill_after(&args, &cut, 2);
     let resumed = check(adjacent(&strs(&args)));
     assert!(
         String::from_utf8_lossy(&resumed.stderr).contains("resuming study"),
@@ -413,10 +418,7 @@ fn children_on_one_worker_load_weights_their_parents_got_on_another() {
     let args = trained_search(dir.path(), &out, "asha", "9");
     // The search runs the first trials (rung 0), and is killed; a worker runs the rest, whose
     // promotions continue the killed process's networks; the search, run again, delivers.
-    let mut first = spawn(&strs(&args));
-    wait_for("four trials", || lines(&out.join("trials.jsonl")) >= 4);
-    first.kill().unwrap();
-    first.wait().unwrap();
+    kill_after(&args, &out, 4);
     let db = out.join("study.db");
     let worker = check(adjacent(&[
         "worker",
@@ -607,10 +609,7 @@ fn a_damaged_parent_weight_file_fails_its_children_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("asha");
     let args = trained_search(dir.path(), &out, "asha", "9");
-    let mut first = spawn(&strs(&args));
-    wait_for("four trials", || lines(&out.join("trials.jsonl")) >= 4);
-    first.kill().unwrap();
-    first.wait().unwrap();
+    kill_after(&args, &out, 4);
     // One flipped bit in every kept network: the files still parse; their checksums tell.
     for entry in std::fs::read_dir(out.join("weights")).unwrap() {
         let path = entry.unwrap().path();
@@ -657,10 +656,7 @@ fn a_postgres_study_carries_networks_between_machines_in_the_database() {
         "--study".to_string(),
         name.clone(),
     ]);
-    let mut first = spawn(&strs(&args));
-    wait_for("four trials", || lines(&out.join("trials.jsonl")) >= 4);
-    first.kill().unwrap();
-    first.wait().unwrap();
+    kill_after(&args, &out, 4);
     // Another machine: the worker sees the database and nothing of this folder.
     let weights = out.join("weights");
     std::fs::remove_dir_all(&weights).unwrap();
