@@ -53,15 +53,26 @@ pub fn replay<S: SearchSpace>(
     history: &[TrialOf<S>],
 ) -> Result<(), CoreError> {
     for trial in history {
-        let proposal = strategy.ask(space)?;
-        if proposal.genotype != trial.genotype {
-            return Err(CoreError::HistoryMismatch {
-                trial: trial.id.0,
-                recorded: space.encode(&trial.genotype),
-                proposed: space.encode(&proposal.genotype),
-            });
-        }
+        ask_as_recorded(strategy, space, trial)?;
         strategy.tell(space, trial);
+    }
+    Ok(())
+}
+
+/// Asks `strategy` for the proposal it made of the recorded `trial` when the history was written;
+/// a different genotype is a [`CoreError::HistoryMismatch`].
+pub fn ask_as_recorded<S: SearchSpace>(
+    strategy: &mut dyn Strategy<S>,
+    space: &S,
+    trial: &TrialOf<S>,
+) -> Result<(), CoreError> {
+    let proposal = strategy.ask(space)?;
+    if proposal.genotype != trial.genotype {
+        return Err(CoreError::HistoryMismatch {
+            trial: trial.id.0,
+            recorded: space.encode(&trial.genotype),
+            proposed: space.encode(&proposal.genotype),
+        });
     }
     Ok(())
 }

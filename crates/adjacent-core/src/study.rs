@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::compute;
 use crate::error::{BoxError, CoreError};
 use crate::space::{ProposalOf, SearchSpace, TrialOf};
-use crate::strategy::Strategy;
+use crate::strategy::{Strategy, ask_as_recorded};
 use crate::trial::{Outcome, Trial, TrialId, TrialState};
 
 /// The budget of a study.
@@ -574,15 +574,7 @@ impl<'a, S: SearchSpace> Study<'a, S> {
     fn apply(&mut self, event: Event) -> Result<(), CoreError> {
         match event {
             Event::Ask(i) => {
-                let recorded = &self.trials[i];
-                let proposal = self.strategy.ask(self.space)?;
-                if proposal.genotype != recorded.genotype {
-                    return Err(CoreError::HistoryMismatch {
-                        trial: i as u64,
-                        recorded: self.space.encode(&recorded.genotype),
-                        proposed: self.space.encode(&proposal.genotype),
-                    });
-                }
+                ask_as_recorded(self.strategy.as_mut(), self.space, &self.trials[i])?;
             }
             Event::Tell(i) => self.strategy.tell(self.space, &self.trials[i]),
         }

@@ -312,3 +312,17 @@ impl<G, M> Trial<G, M> {
         self.complete_outcome().and_then(|o| o.valid_acc)
     }
 }
+
+/// The complete, validated trial with the highest validation accuracy among `trials`, the first
+/// of them among equals.
+pub fn fittest<'a, G: 'a, M: 'a>(
+    trials: impl IntoIterator<Item = &'a Trial<G, M>>,
+) -> Option<&'a Trial<G, M>> {
+    trials.into_iter().filter(|t| t.valid_acc().is_some()).fold(
+        None,
+        |best: Option<&Trial<G, M>>, t| match best {
+            Some(b) if b.valid_acc() >= t.valid_acc() => Some(b),
+            _ => Some(t),
+        },
+    )
+}

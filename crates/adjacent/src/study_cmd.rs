@@ -13,7 +13,7 @@ use adjacent_core::study::{
     Cost, Evaluation, Evaluator, MakeStrategy, Stop, Storage, Study, StudyEvent,
 };
 use adjacent_core::tabular::{self, TabularEvaluator};
-use adjacent_core::trial::{Proposal, Trial};
+use adjacent_core::trial::{Proposal, Trial, fittest};
 use adjacent_nn::search::{self, SearchEvent, StudySetup};
 use adjacent_nn::train::Devices;
 use adjacent_nn::weights::{FolderStore, WeightStore};
@@ -86,13 +86,14 @@ fn table_parts(
     ))
 }
 
-/// Runs this worker's part of a table study; prints each trial it ends.
+/// Runs this worker's part of a table study (its evaluator and strategy from [`table_parts`]);
+/// prints each trial it ends.
 fn run_table_worker(
     settings: &StudySettings,
+    (evaluator, make): (TableEvaluator, MakeStrategy<'static, Nb201Space>),
     storage: &mut dyn Storage<Cell, EdgeChange>,
     worker: &str,
 ) -> Result<(String, usize)> {
-    let (evaluator, make) = table_parts(settings)?;
     let space = Nb201Space::default();
     let stop = budget(&settings.args)?;
     let mut done = 0;
@@ -155,26 +156,18 @@ pub fn table_search(args: &SearchArgs, config: &SearchConfig, stop: Stop) -> Res
 fn table_search_into(args: &SearchArgs, config: &SearchConfig, start: &Start) -> Result<()> {
     let started = Instant::now();
     let settings = study_settings(args, config)?;
-    // The table and strategy are checked before a study is created for them.
-    let _checked = table_parts(&settings)?;
+    // The table and strategy are loaded and checked before a study is created for them; a
+    // resumed study was created with the same settings (open_study checks), so they serve it.
+    let parts = table_parts(&settings)?;
     let (backend, info, recorded) = open_study(&settings, start)?;
     let mut storage = DbStorage::<Cell, EdgeChange>::new(backend, &info);
     release_dead(&mut storage)?;
-    let (stopped, _) = run_table_worker(&recorded, &mut storage, &worker_name())?;
+    let (stopped, _) = run_table_worker(&recorded, parts, &mut storage, &worker_name())?;
     let history = storage.history()?;
     let trials_path = args.out.join("trials.jsonl");
     export_jsonl(&trials_path, &history)
         .with_context(|| format!("cannot write {}", trials_path.display()))?;
-    let best = history
-        .iter()
-        .filter_map(|s| s.trial.valid_acc().map(|v| (v, &s.trial)))
-        .fold(
-            None,
-            |best: Option<(f64, &Trial<Cell, EdgeChange>)>, (v, t)| match best {
-                Some((b, _)) if b >= v => best,
-                _ => Some((v, t)),
-            },
-        );
+    let best = fittest(history.iter().map(|s| &s.trial));
     let summary = TableSummary {
         strategy: args.strategy.name(),
         seed: args.seed,
@@ -185,9 +178,9 @@ fn table_search_into(args: &SearchArgs, config: &SearchConfig, start: &Start) ->
             .map_or(String::new(), |t| t.display().to_string()),
         dataset: &args.dataset,
         trials: history.iter().filter(|s| s.told_seq.is_some()).count(),
-        best_trial: best.map(|b| b.1.id.0),
-        best_arch: best.map(|b| b.1.genotype.to_string()),
-        best_valid_acc: best.map(|b| b.0),
+        best_trial: best.map(|b| b.id.0),
+        best_arch: best.map(|b| b.genotype.to_string()),
+        best_valid_acc: best.and_then(|b| b.valid_acc()),
         stopped: &stopped,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -244,8 +237,9 @@ pub fn run_worker(args: WorkerArgs) -> Result<()> {
     );
     let (stopped, done) = match &settings.args.table {
         Some(_) => {
+            let parts = table_parts(&settings)?;
             let mut storage = DbStorage::<Cell, EdgeChange>::new(backend, &info);
-            run_table_worker(&settings, &mut storage, &worker)?
+            run_table_worker(&settings, parts, &mut storage, &worker)?
         }
         None => {
             // Networks: in the database for a server (cached in a folder of this worker's), or

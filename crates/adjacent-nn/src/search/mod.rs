@@ -15,7 +15,7 @@ use adjacent_core::space::TrialOf;
 use adjacent_core::spaces::grown::GrownSpace;
 pub use adjacent_core::study::Stop;
 use adjacent_core::study::{Lease, MakeStrategy, Storage, Stored, Study, StudyEvent};
-use adjacent_core::trial::{TrialId, TrialState};
+use adjacent_core::trial::{TrialId, TrialState, fittest};
 
 pub use evaluator::{Evaluator, SearchData, TrialRecipe};
 pub use final_phase::{FinalPlan, FinalRecord, FinalStart, train_final};
@@ -61,13 +61,7 @@ pub struct SearchRun {
 impl SearchRun {
     /// The complete trial with the highest validation accuracy (the earliest among equals).
     pub fn best(&self) -> Option<&TrialOf<GrownSpace>> {
-        self.records
-            .iter()
-            .filter(|r| r.valid_acc().is_some())
-            .fold(None, |best: Option<&TrialOf<GrownSpace>>, r| match best {
-                Some(b) if b.valid_acc() >= r.valid_acc() => Some(b),
-                _ => Some(r),
-            })
+        fittest(&self.records)
     }
 
     /// What the trials spent.
