@@ -12,6 +12,54 @@ impl std::fmt::Display for TrialId {
     }
 }
 
+/// The content hash (SHA-256) of a trained network as kept: its architecture and its weights.
+/// A trial's record names the network it trained by this hash, and an inheriting child the network
+/// it starts from, so that a child loads exactly what its parent's record names (never weights
+/// that a lost worker wrote after its trial ran again elsewhere), and a damaged copy is caught.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WeightsHash(pub [u8; 32]);
+
+impl std::fmt::Display for WeightsHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl std::fmt::Debug for WeightsHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WeightsHash({self})")
+    }
+}
+
+impl std::str::FromStr for WeightsHash {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{text:?} is not a weights hash (64 hexadecimal digits)");
+        if text.len() != 64 || !text.is_ascii() {
+            return Err(bad());
+        }
+        let mut hash = [0u8; 32];
+        for (i, byte) in hash.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(WeightsHash(hash))
+    }
+}
+
+impl Serialize for WeightsHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for WeightsHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// How far a trial has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -182,6 +230,9 @@ pub struct Outcome {
     pub flops: u64,
     /// Seconds spent (simulated or measured).
     pub seconds: f64,
+    /// The trained network, as its evaluator kept it (none for tabular evaluations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<WeightsHash>,
 }
 
 /// One trial as it is recorded: what a strategy is told, what a study's storage keeps, what
@@ -198,6 +249,10 @@ pub struct Trial<G, M> {
     /// Started from the parent's weights.
     #[serde(default)]
     pub inherit: bool,
+    /// The network an inheriting trial starts from: its parent's, as the parent's record names it
+    /// (set when the trial is asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_weights: Option<WeightsHash>,
     /// Training images the proposal asked for (none: the evaluator's default).
     #[serde(default)]
     pub images_asked: Option<u64>,
@@ -243,6 +298,7 @@ impl<G, M> Trial<G, M> {
             parent: proposal.parent,
             mutation: proposal.mutation,
             inherit: proposal.inherit,
+            start_weights: None,
             images_asked: proposal.budget.images,
             span: proposal.span,
             validate: proposal.validate,

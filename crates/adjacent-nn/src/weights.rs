@@ -1,32 +1,72 @@
-//! Trained weights kept by trial, so that a child can start from its parent's. One small interface,
-//! since weights will later move to storage shared by many machines; here, files in a folder.
+//! Trained networks kept by content hash, so that a child starts from exactly the network its
+//! parent's record names. One small interface: files in a folder here, the study's database for
+//! workers on many machines (in the CLI).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use adjacent_core::network::NetworkArch;
-use adjacent_core::trial::TrialId;
+use adjacent_core::trial::WeightsHash;
 use burn::tensor::Device;
+use safetensors::SafeTensors;
+use sha2::{Digest, Sha256};
 
-use crate::checkpoint::{load_weights, read_arch, save_weights};
+use crate::checkpoint::{load_weights, save_weights};
 use crate::error::NnError;
 use crate::net::Network;
 
-/// Where trained networks are kept, by trial.
+/// Where trained networks are kept, by the hash of their content.
 pub trait WeightStore: Send + Sync {
-    /// Keeps `model` (of architecture `arch`) as trial `trial`'s, replacing any earlier one.
-    fn put(&self, trial: TrialId, model: &Network, arch: &NetworkArch) -> Result<(), NnError>;
-    /// The network kept for `trial`, on `device`.
-    fn get(&self, trial: TrialId, device: &Device) -> Result<(Network, NetworkArch), NnError>;
-    fn contains(&self, trial: TrialId) -> bool;
+    /// Keeps `model` (of architecture `arch`); returns the hash it is kept under. The same
+    /// network kept twice is kept once.
+    fn put(&self, model: &Network, arch: &NetworkArch) -> Result<WeightsHash, NnError>;
+    /// The network kept under `hash`, on `device`, checked against the hash.
+    fn get(&self, hash: &WeightsHash, device: &Device) -> Result<(Network, NetworkArch), NnError>;
 }
 
-/// Weights as `DIR/<trial>.safetensors` beside `DIR/<trial>.arch.json` and `DIR/<trial>.crc32`
-/// (the weights file's checksum, so that a damaged file is an error, not a network with wrong
-/// weights).
+/// One kept network as bytes: what a store shared by many machines holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightFiles {
+    /// The safetensors file.
+    pub weights: Vec<u8>,
+    /// The architecture (JSON).
+    pub arch: String,
+}
+
+impl WeightFiles {
+    /// The content hash: SHA-256 of the architecture and of every tensor (name, type, shape and
+    /// values, in the order of their names). The architecture is part of it: a convolution
+    /// replaced by a pool keeps every weight. The file's bytes are not hashed as they are, since
+    /// the same tensors may be written with their metadata in another order.
+    pub fn hash(&self) -> Result<WeightsHash, String> {
+        let tensors = SafeTensors::deserialize(&self.weights)
+            .map_err(|e| format!("not a safetensors file: {e}"))?;
+        let mut hasher = Sha256::new();
+        let mut part = |bytes: &[u8]| {
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        };
+        part(self.arch.as_bytes());
+        let mut named = tensors.tensors();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, tensor) in &named {
+            part(name.as_bytes());
+            part(format!("{:?} {:?}", tensor.dtype(), tensor.shape()).as_bytes());
+            part(tensor.data());
+        }
+        Ok(WeightsHash(hasher.finalize().into()))
+    }
+}
+
+/// Networks as `DIR/<hash>.safetensors` beside `DIR/<hash>.arch.json`. Several processes may
+/// share the folder: files are written under temporary names and renamed into place.
 #[derive(Debug, Clone)]
 pub struct FolderStore {
     dir: PathBuf,
 }
+
+/// Numbers the temporary files of this process.
+static TEMPORARY: AtomicU64 = AtomicU64::new(0);
 
 impl FolderStore {
     /// A store in `dir`, created if missing.
@@ -36,113 +76,106 @@ impl FolderStore {
         Ok(FolderStore { dir })
     }
 
-    fn paths(&self, trial: TrialId) -> (PathBuf, PathBuf) {
+    /// The weights file and the architecture file of the network kept under `hash`.
+    pub fn paths(&self, hash: &WeightsHash) -> (PathBuf, PathBuf) {
         (
-            self.dir.join(format!("{trial}.safetensors")),
-            self.dir.join(format!("{trial}.arch.json")),
+            self.dir.join(format!("{hash}.safetensors")),
+            self.dir.join(format!("{hash}.arch.json")),
         )
     }
 
-    fn checksum_path(&self, trial: TrialId) -> PathBuf {
-        self.dir.join(format!("{trial}.crc32"))
+    /// A file name in the folder that no other process or thread writes.
+    fn temporary(&self, suffix: &str) -> PathBuf {
+        let n = TEMPORARY.fetch_add(1, Ordering::Relaxed);
+        self.dir
+            .join(format!(".tmp-{}-{n}{suffix}", std::process::id()))
     }
-}
 
-/// One trial's kept network as bytes: what a store shared by many machines holds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WeightFiles {
-    /// The safetensors file.
-    pub weights: Vec<u8>,
-    /// The architecture (JSON).
-    pub arch: String,
-    /// The weights' CRC-32, in hex.
-    pub checksum: String,
-}
+    /// Whether a network is kept under `hash` (not checked).
+    pub fn contains(&self, hash: &WeightsHash) -> bool {
+        let (weights, arch) = self.paths(hash);
+        weights.is_file() && arch.is_file()
+    }
 
-impl FolderStore {
-    /// Trial `trial`'s files, as they are kept here.
-    pub fn export(&self, trial: TrialId) -> Result<WeightFiles, NnError> {
-        let (weights, arch) = self.paths(trial);
-        let checksum_path = self.checksum_path(trial);
-        Ok(WeightFiles {
+    /// The network kept under `hash`, as bytes, checked against the hash.
+    pub fn export(&self, hash: &WeightsHash) -> Result<WeightFiles, NnError> {
+        let (weights, arch) = self.paths(hash);
+        let files = WeightFiles {
             weights: std::fs::read(&weights).map_err(NnError::io(&weights))?,
             arch: std::fs::read_to_string(&arch).map_err(NnError::io(&arch))?,
-            checksum: std::fs::read_to_string(&checksum_path)
-                .map_err(NnError::io(&checksum_path))?,
-        })
+        };
+        check(&files, hash, &weights)?;
+        Ok(files)
     }
 
-    /// Keeps `files` as trial `trial`'s (checked by `get` like any other).
-    pub fn import(&self, trial: TrialId, files: &WeightFiles) -> Result<(), NnError> {
-        let (weights, arch) = self.paths(trial);
-        write_atomically(&weights, |tmp| {
-            std::fs::write(tmp, &files.weights).map_err(NnError::io(tmp))
-        })?;
-        write_atomically(&arch, |tmp| {
-            std::fs::write(tmp, &files.arch).map_err(NnError::io(tmp))
-        })?;
-        write_atomically(&self.checksum_path(trial), |tmp| {
-            std::fs::write(tmp, &files.checksum).map_err(NnError::io(tmp))
-        })
+    /// Keeps `files` under their hash, which must be `hash` (a damaged copy is refused).
+    pub fn import(&self, hash: &WeightsHash, files: &WeightFiles) -> Result<(), NnError> {
+        let (weights, arch) = self.paths(hash);
+        check(files, hash, &weights)?;
+        if self.contains(hash) {
+            return Ok(());
+        }
+        // The architecture first: a weights file under its final name always has its architecture.
+        self.write(&arch, files.arch.as_bytes())?;
+        self.write(&weights, &files.weights)
+    }
+
+    /// Writes `bytes` to `path` through a temporary file and a rename, so that no process ever
+    /// reads half a file under the final name.
+    fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), NnError> {
+        let tmp = self.temporary(".part");
+        std::fs::write(&tmp, bytes).map_err(NnError::io(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(NnError::io(path))
     }
 }
 
-/// The CRC-32 of a file's bytes, in hex.
-fn checksum(path: &Path) -> Result<String, NnError> {
-    let bytes = std::fs::read(path).map_err(NnError::io(path))?;
-    Ok(format!("{:08x}", crc32fast::hash(&bytes)))
-}
-
-/// Writes through a temporary file and a rename, so that a crash never leaves half a file under
-/// the final name.
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), NnError>,
-) -> Result<(), NnError> {
-    let tmp = path.with_extension("tmp");
-    write(&tmp)?;
-    std::fs::rename(&tmp, path).map_err(NnError::io(path))
+/// Checks that `files` hash to `hash`; `path` names them in the error.
+fn check(files: &WeightFiles, hash: &WeightsHash, path: &Path) -> Result<(), NnError> {
+    let damaged = |reason: String| NnError::BadModel {
+        path: path.to_path_buf(),
+        reason: format!("damaged: {reason}"),
+    };
+    let found = files.hash().map_err(damaged)?;
+    if &found != hash {
+        return Err(damaged(format!(
+            "its content hashes to {found}, not to the hash it is kept under"
+        )));
+    }
+    Ok(())
 }
 
 impl WeightStore for FolderStore {
-    fn put(&self, trial: TrialId, model: &Network, arch: &NetworkArch) -> Result<(), NnError> {
-        let (weights, arch_path) = self.paths(trial);
-        let mut sum = String::new();
-        write_atomically(&weights, |tmp| {
-            save_weights(tmp, model)?;
-            sum = checksum(tmp)?;
-            Ok(())
+    fn put(&self, model: &Network, arch: &NetworkArch) -> Result<WeightsHash, NnError> {
+        let tmp = self.temporary(".safetensors");
+        let saved = save_weights(&tmp, model).and_then(|()| {
+            std::fs::read(&tmp).map_err(NnError::io(&tmp))
+        });
+        let _ = std::fs::remove_file(&tmp);
+        let files = WeightFiles {
+            weights: saved?,
+            arch: serde_json::to_string_pretty(arch).expect("an architecture serializes"),
+        };
+        let hash = files.hash().map_err(|reason| NnError::BadModel {
+            path: tmp.clone(),
+            reason,
         })?;
-        let text = serde_json::to_string_pretty(arch).expect("an architecture serializes");
-        write_atomically(&arch_path, |tmp| {
-            std::fs::write(tmp, text).map_err(NnError::io(tmp))
-        })?;
-        write_atomically(&self.checksum_path(trial), |tmp| {
-            std::fs::write(tmp, &sum).map_err(NnError::io(tmp))
-        })
+        self.import(&hash, &files)?;
+        Ok(hash)
     }
 
-    fn get(&self, trial: TrialId, device: &Device) -> Result<(Network, NetworkArch), NnError> {
-        let (weights, arch_path) = self.paths(trial);
-        let arch = read_arch(&arch_path)?;
-        // Weights kept before checksums were written have none to check.
-        if let Ok(expected) = std::fs::read_to_string(self.checksum_path(trial))
-            && weights.is_file()
-        {
-            let found = checksum(&weights)?;
-            if found != expected.trim() {
-                return Err(NnError::BadModel {
-                    path: weights,
-                    reason: format!("damaged: its checksum is {found}, but {expected} was written"),
-                });
-            }
-        }
+    fn get(&self, hash: &WeightsHash, device: &Device) -> Result<(Network, NetworkArch), NnError> {
+        let (weights, arch_path) = self.paths(hash);
+        let files = self.export(hash)?;
+        let arch: NetworkArch =
+            serde_json::from_str(&files.arch).map_err(|e| NnError::BadModel {
+                path: arch_path.clone(),
+                reason: e.to_string(),
+            })?;
+        arch.validate().map_err(|e| NnError::BadModel {
+            path: arch_path.clone(),
+            reason: e.to_string(),
+        })?;
         let model = load_weights(&weights, &arch, &arch_path, device)?;
         Ok((model, arch))
-    }
-
-    fn contains(&self, trial: TrialId) -> bool {
-        let (weights, arch) = self.paths(trial);
-        weights.is_file() && arch.is_file()
     }
 }

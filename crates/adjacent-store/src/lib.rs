@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 
 use adjacent_core::CoreError;
 use adjacent_core::study::{Ask, Asked, Claim, KeepAlive, Lease, Storage, Stored};
-use adjacent_core::trial::{Trial, TrialId, TrialState};
+use adjacent_core::trial::{Trial, TrialId, TrialState, WeightsHash};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 pub use postgres_backend::PostgresBackend;
 pub use sqlite_backend::SqliteBackend;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Errors of the study storage.
 #[derive(Debug, thiserror::Error)]
@@ -176,10 +176,20 @@ pub trait Backend: Send {
     fn release(&mut self, study: i64, trial: u64, worker: &str) -> Result<bool, StoreError>;
     fn trials(&mut self, study: i64) -> Result<Vec<Row>, StoreError>;
     fn finished(&mut self, study: i64) -> Result<Option<String>, StoreError>;
-    /// Keeps trial `trial`'s trained network (for workers on other machines).
-    fn put_weights(&mut self, study: i64, trial: u64, weights: &Weights) -> Result<(), StoreError>;
-    /// Trial `trial`'s trained network, if kept.
-    fn get_weights(&mut self, study: i64, trial: u64) -> Result<Option<Weights>, StoreError>;
+    /// Keeps a trained network under its content hash (for workers on other machines); keeping
+    /// it again changes nothing.
+    fn put_weights(
+        &mut self,
+        study: i64,
+        hash: &WeightsHash,
+        weights: &Weights,
+    ) -> Result<(), StoreError>;
+    /// The network kept under `hash`, if any (not checked: the reader checks it against the hash).
+    fn get_weights(
+        &mut self,
+        study: i64,
+        hash: &WeightsHash,
+    ) -> Result<Option<Weights>, StoreError>;
 }
 
 /// A trained network as the database keeps it.
@@ -189,8 +199,6 @@ pub struct Weights {
     pub data: Vec<u8>,
     /// The architecture (JSON).
     pub arch: String,
-    /// The data's checksum.
-    pub checksum: String,
 }
 
 /// Opens the database at `url`: a PostgreSQL URL (`postgres://...`, `postgresql://...`), or a

@@ -4,6 +4,7 @@
 //! the server's clock, so that workers' clocks need not agree.
 
 use adjacent_core::CoreError;
+use adjacent_core::trial::WeightsHash;
 use adjacent_core::study::{Lease, lost_reason};
 use postgres::{Client, NoTls, Transaction};
 
@@ -13,7 +14,7 @@ use crate::{
 };
 
 /// The migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "
 CREATE TABLE studies (
     id BIGSERIAL PRIMARY KEY,
@@ -50,6 +51,18 @@ CREATE TABLE weights (
     data BYTEA NOT NULL,
     PRIMARY KEY (study, trial)
 );
+",
+    // Networks by content hash: a trial's record names its network, and a child the one it
+    // starts from. Networks kept by trial cannot be named by a record, so they go.
+    "
+CREATE TABLE networks (
+    study BIGINT NOT NULL REFERENCES studies(id),
+    hash TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (study, hash)
+);
+DROP TABLE weights;
 ",
 ];
 
@@ -491,38 +504,39 @@ impl Backend for PostgresBackend {
             .map_err(|r| self.bad_row(r))
     }
 
-    fn put_weights(&mut self, study: i64, trial: u64, weights: &Weights) -> Result<(), StoreError> {
-        let err = self.err("keep weights");
+    fn put_weights(
+        &mut self,
+        study: i64,
+        hash: &WeightsHash,
+        weights: &Weights,
+    ) -> Result<(), StoreError> {
+        let err = self.err("keep a network");
         self.client
             .execute(
-                "INSERT INTO weights (study, trial, checksum, arch, data) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (study, trial) DO UPDATE
-                 SET checksum = excluded.checksum, arch = excluded.arch, data = excluded.data",
-                &[
-                    &study,
-                    &(trial as i64),
-                    &weights.checksum,
-                    &weights.arch,
-                    &weights.data,
-                ],
+                "INSERT INTO networks (study, hash, arch, data) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (study, hash) DO NOTHING",
+                &[&study, &hash.to_string(), &weights.arch, &weights.data],
             )
             .map_err(err)?;
         Ok(())
     }
 
-    fn get_weights(&mut self, study: i64, trial: u64) -> Result<Option<Weights>, StoreError> {
-        let err = self.err("read weights");
+    fn get_weights(
+        &mut self,
+        study: i64,
+        hash: &WeightsHash,
+    ) -> Result<Option<Weights>, StoreError> {
+        let err = self.err("read a network");
         let row = self
             .client
             .query_opt(
-                "SELECT data, arch, checksum FROM weights WHERE study = $1 AND trial = $2",
-                &[&study, &(trial as i64)],
+                "SELECT data, arch FROM networks WHERE study = $1 AND hash = $2",
+                &[&study, &hash.to_string()],
             )
             .map_err(err)?;
         Ok(row.map(|r| Weights {
             data: r.get(0),
             arch: r.get(1),
-            checksum: r.get(2),
         }))
     }
 

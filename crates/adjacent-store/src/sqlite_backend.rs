@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use adjacent_core::CoreError;
+use adjacent_core::trial::WeightsHash;
 use adjacent_core::study::{Lease, lost_reason, now};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
@@ -14,7 +15,7 @@ use crate::{
 };
 
 /// The migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "
 CREATE TABLE studies (
     id INTEGER PRIMARY KEY,
@@ -51,6 +52,18 @@ CREATE TABLE weights (
     data BLOB NOT NULL,
     PRIMARY KEY (study, trial)
 );
+",
+    // Networks by content hash: a trial's record names its network, and a child the one it
+    // starts from. Networks kept by trial cannot be named by a record, so they go.
+    "
+CREATE TABLE networks (
+    study INTEGER NOT NULL REFERENCES studies(id),
+    hash TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (study, hash)
+);
+DROP TABLE weights;
 ",
 ];
 
@@ -428,30 +441,37 @@ impl Backend for SqliteBackend {
         rows.collect::<Result<Vec<_>, _>>().map_err(err)
     }
 
-    fn put_weights(&mut self, study: i64, trial: u64, weights: &Weights) -> Result<(), StoreError> {
-        let err = self.err("keep weights");
+    fn put_weights(
+        &mut self,
+        study: i64,
+        hash: &WeightsHash,
+        weights: &Weights,
+    ) -> Result<(), StoreError> {
+        let err = self.err("keep a network");
         self.conn
             .execute(
-                "INSERT INTO weights (study, trial, checksum, arch, data) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (study, trial) DO UPDATE
-                 SET checksum = excluded.checksum, arch = excluded.arch, data = excluded.data",
-                params![study, trial as i64, weights.checksum, weights.arch, weights.data],
+                "INSERT INTO networks (study, hash, arch, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (study, hash) DO NOTHING",
+                params![study, hash.to_string(), weights.arch, weights.data],
             )
             .map_err(err)?;
         Ok(())
     }
 
-    fn get_weights(&mut self, study: i64, trial: u64) -> Result<Option<Weights>, StoreError> {
-        let err = self.err("read weights");
+    fn get_weights(
+        &mut self,
+        study: i64,
+        hash: &WeightsHash,
+    ) -> Result<Option<Weights>, StoreError> {
+        let err = self.err("read a network");
         self.conn
             .query_row(
-                "SELECT data, arch, checksum FROM weights WHERE study = ?1 AND trial = ?2",
-                params![study, trial as i64],
+                "SELECT data, arch FROM networks WHERE study = ?1 AND hash = ?2",
+                params![study, hash.to_string()],
                 |r| {
                     Ok(Weights {
                         data: r.get(0)?,
                         arch: r.get(1)?,
-                        checksum: r.get(2)?,
                     })
                 },
             )

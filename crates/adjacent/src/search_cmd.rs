@@ -1030,7 +1030,11 @@ fn search_into(
             "final",
         )),
         (_, _, Some(b)) => {
-            let (model, arch) = setup.weights.get(b.id, &devices.plain)?;
+            let hash = b
+                .outcome
+                .weights
+                .with_context(|| format!("trial {}'s record names no kept network", b.id))?;
+            let (model, arch) = setup.weights.get(&hash, &devices.plain)?;
             let valid = match b.valid_acc() {
                 Some(v) => v,
                 None => {

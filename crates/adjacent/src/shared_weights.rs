@@ -1,12 +1,12 @@
 //! Trained networks kept in the study's database, so that workers on machines that share nothing
 //! but the database (PostgreSQL) load the networks their parents got elsewhere. A local folder
-//! caches them; checksums travel with them.
+//! caches them; a network's hash, which names it, checks every copy.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use adjacent_core::network::NetworkArch;
-use adjacent_core::trial::TrialId;
+use adjacent_core::trial::WeightsHash;
 use adjacent_nn::net::Network;
 use adjacent_nn::weights::{FolderStore, WeightFiles, WeightStore};
 use adjacent_nn::{Device, NnError};
@@ -40,46 +40,37 @@ fn storage_error(e: adjacent_store::StoreError) -> NnError {
 }
 
 impl WeightStore for DatabaseWeights {
-    fn put(&self, trial: TrialId, model: &Network, arch: &NetworkArch) -> Result<(), NnError> {
-        self.cache.put(trial, model, arch)?;
-        let files = self.cache.export(trial)?;
+    fn put(&self, model: &Network, arch: &NetworkArch) -> Result<WeightsHash, NnError> {
+        let hash = self.cache.put(model, arch)?;
+        let files = self.cache.export(&hash)?;
         let weights = Weights {
             data: files.weights,
             arch: files.arch,
-            checksum: files.checksum,
         };
         self.backend()
-            .put_weights(self.study, trial.0, &weights)
-            .map_err(storage_error)
+            .put_weights(self.study, &hash, &weights)
+            .map_err(storage_error)?;
+        Ok(hash)
     }
 
-    fn get(&self, trial: TrialId, device: &Device) -> Result<(Network, NetworkArch), NnError> {
-        if !self.cache.contains(trial) {
+    fn get(&self, hash: &WeightsHash, device: &Device) -> Result<(Network, NetworkArch), NnError> {
+        if !self.cache.contains(hash) {
             let kept = self
                 .backend()
-                .get_weights(self.study, trial.0)
+                .get_weights(self.study, hash)
                 .map_err(storage_error)?;
             let Some(kept) = kept else {
                 return Err(NnError::InvalidSetting {
                     field: "weights".into(),
-                    reason: format!("the study's database keeps no network for trial {trial}"),
+                    reason: format!("the study's database keeps no network {hash}"),
                 });
             };
             let files = WeightFiles {
                 weights: kept.data,
                 arch: kept.arch,
-                checksum: kept.checksum,
             };
-            self.cache.import(trial, &files)?;
+            self.cache.import(hash, &files)?;
         }
-        self.cache.get(trial, device)
-    }
-
-    fn contains(&self, trial: TrialId) -> bool {
-        self.cache.contains(trial)
-            || self
-                .backend()
-                .get_weights(self.study, trial.0)
-                .is_ok_and(|w| w.is_some())
+        self.cache.get(hash, device)
     }
 }

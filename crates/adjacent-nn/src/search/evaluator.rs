@@ -13,7 +13,7 @@ use adjacent_core::space::{ProposalOf, TrialOf};
 use adjacent_core::spaces::grown::GrownSpace;
 use adjacent_core::strategy::derive_seed;
 use adjacent_core::study::{self, Cost, Evaluation};
-use adjacent_core::trial::{Mutation, Outcome, Proposal, TrialId, TrialState};
+use adjacent_core::trial::{Mutation, Outcome, Proposal, TrialState};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{ImageSet, Normalization};
@@ -79,6 +79,15 @@ impl TrialRecipe {
         }
         self.train_config(1, self.lr, [0.0, 1.0], 0, false)
             .validate()
+    }
+
+    /// The peak learning rate of a training run: `lr` from scratch or along one schedule shared
+    /// through the search (`span`), `child_lr` for a warm restart of trained weights.
+    pub fn peak_lr(&self, span: Option<[f64; 2]>, trained_start: bool) -> f64 {
+        match (span, trained_start) {
+            (None, true) => self.child_lr,
+            _ => self.lr,
+        }
     }
 
     /// Training on `images` images through `span` of a cosine schedule whose peak is `lr`.
@@ -201,24 +210,23 @@ impl Evaluator<'_> {
         images.max(1)
     }
 
-    /// The starting network of a proposal: its parent's, continued or carried over by the morphism
-    /// that makes the child, or a fresh one. Also says whether it starts with its parent's
-    /// function.
-    /// The starting network of a proposal: its parent's, continued or carried over by the
-    /// morphism the strategy chose, or a fresh one. Also says whether it starts with its parent's
-    /// function.
-    fn start(
-        &self,
-        id: TrialId,
-        proposal: &ProposalOf<GrownSpace>,
-    ) -> Result<(Network, Option<bool>), String> {
+    /// The starting network of a trial: its parent's (as the parent's record names it), continued
+    /// or carried over by the morphism the strategy chose, or a fresh one. Also says whether it
+    /// starts with its parent's function.
+    fn start(&self, trial: &TrialOf<GrownSpace>) -> Result<(Network, Option<bool>), String> {
         let device = &self.devices.train;
+        let proposal = trial.proposal();
         let (true, Some(parent)) = (proposal.inherit, proposal.parent) else {
-            return Ok((self.fresh(&proposal.genotype, id.0), None));
+            return Ok((self.fresh(&proposal.genotype, trial.id.0), None));
+        };
+        let Some(hash) = &trial.start_weights else {
+            return Err(format!(
+                "cannot load the weights of parent {parent}: its record names no kept network"
+            ));
         };
         let (model, arch) = self
             .store
-            .get(parent, device)
+            .get(hash, device)
             .map_err(|e| format!("cannot load the weights of parent {parent}: {e}"))?;
         let (model, preserving) = match &proposal.mutation {
             Some(Mutation::Move(morphism)) => {
@@ -315,10 +323,7 @@ impl Evaluator<'_> {
         let images = self.images_asked(&proposal);
         // A trial that follows one schedule through the search has its position in it; any
         // other trial runs a cycle of its own, from the child's peak when it starts trained.
-        let lr = match (proposal.span, proposal.inherit) {
-            (Some(_), _) | (None, false) => self.recipe.lr,
-            (None, true) => self.recipe.child_lr,
-        };
+        let lr = self.recipe.peak_lr(proposal.span, proposal.inherit);
         let mut outcome = Outcome {
             lr: Some(lr),
             params: Some(proposal.genotype.params()),
@@ -332,7 +337,7 @@ impl Evaluator<'_> {
             },
             reason: Some(reason),
         };
-        let model = match self.start(trial.id, &proposal) {
+        let model = match self.start(trial) {
             Ok((model, preserving)) => {
                 outcome.function_preserving = preserving;
                 model
@@ -364,8 +369,7 @@ impl Evaluator<'_> {
             outcome.valid_acc = Some(self.validate(&trained.model));
             outcome.flops += compute::eval_flops(forward, self.data.valid.len() as u64);
         }
-        self.store
-            .put(trial.id, &trained.model, &proposal.genotype)?;
+        outcome.weights = Some(self.store.put(&trained.model, &proposal.genotype)?);
         // Scored after it is saved: scoring moves batch norm's running statistics.
         let score = self.data.score_images(&proposal);
         if score > 0 {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use adjacent_core::compute;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::strategy::derive_seed;
-use adjacent_core::trial::{TrialId, TrialState};
+use adjacent_core::trial::{TrialId, TrialState, WeightsHash};
 use serde::{Deserialize, Serialize};
 
 use super::evaluator::Evaluator;
@@ -78,14 +78,14 @@ pub struct FinalRecord {
 /// trial's).
 const FINAL_INDEX: u64 = u64::MAX;
 
-/// Trains `arch` (from trial `trial`'s weights, or from scratch) on `images` training images and
+/// Trains `arch` (from trial `trial`'s kept network, named by its hash, or from scratch) on `images` training images and
 /// validates it once: through `span` of the schedule the winner followed (peak `lr`), or with a
 /// cosine schedule of its own (from `child_lr` when it continues trained weights, `lr` from
 /// scratch).
 pub fn train_final(
     evaluator: &Evaluator,
     arch: &NetworkArch,
-    trial: Option<TrialId>,
+    trial: Option<(TrialId, Option<WeightsHash>)>,
     start: FinalStart,
     span: Option<[f64; 2]>,
     images: usize,
@@ -93,21 +93,24 @@ pub fn train_final(
 ) -> Result<(Option<Network>, FinalRecord), NnError> {
     let started = Instant::now();
     let (model, lr) = match (start, trial) {
-        (FinalStart::Weights, Some(t)) => {
-            let (model, stored) = evaluator.store.get(t, &evaluator.devices.train)?;
+        (FinalStart::Weights, Some((t, hash))) => {
+            let hash = hash.ok_or_else(|| NnError::InvalidSetting {
+                field: "final".into(),
+                reason: format!("trial {t}'s record names no kept network"),
+            })?;
+            let (model, stored) = evaluator.store.get(&hash, &evaluator.devices.train)?;
             if &stored != arch {
                 return Err(NnError::InvalidSetting {
                     field: "final".into(),
                     reason: format!("trial {t}'s stored network is not the winner's architecture"),
                 });
             }
-            let lr = match span {
-                Some(_) => evaluator.recipe.lr,
-                None => evaluator.recipe.child_lr,
-            };
-            (model, lr)
+            (model, evaluator.recipe.peak_lr(span, true))
         }
-        _ => (evaluator.fresh(arch, FINAL_INDEX), evaluator.recipe.lr),
+        _ => (
+            evaluator.fresh(arch, FINAL_INDEX),
+            evaluator.recipe.peak_lr(None, false),
+        ),
     };
     let seed = derive_seed(evaluator.seed ^ 0x6669_6E61, FINAL_INDEX);
     let span = match start {
@@ -118,7 +121,7 @@ pub fn train_final(
     let forward = evaluator.data.forward_flops(arch);
     let mut record = FinalRecord {
         arch: arch.clone(),
-        trial: trial.map(|t| t.0),
+        trial: trial.map(|t| t.0.0),
         start,
         state: TrialState::Failed,
         reason: None,

@@ -244,7 +244,7 @@ pub fn search(
                     .find(|r| r.id == id && r.state == TrialState::Complete),
                 None => run.best(),
             }
-            .map(|b| (b.genotype.clone(), Some(b.id), b.span));
+            .map(|b| (b.genotype.clone(), Some((b.id, b.outcome.weights)), b.span));
             (run, winner, plan.start, plan.share)
         }
         Searcher::Fixed(arch) => {
@@ -264,7 +264,7 @@ pub fn search(
     };
     let mut outcome = Outcome {
         run,
-        winner: winner.as_ref().and_then(|w| w.1),
+        winner: winner.as_ref().and_then(|w| w.1.map(|t| t.0)),
         final_record: None,
         final_model: None,
         final_skipped: None,
@@ -290,7 +290,7 @@ pub fn search(
     }
     observe(SearchEvent::FinalStarted {
         arch: &arch,
-        trial,
+        trial: trial.map(|t| t.0),
         start,
         images,
     });
