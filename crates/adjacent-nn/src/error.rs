@@ -28,6 +28,10 @@ pub enum NnError {
     #[error("invalid setting {field}: {reason}")]
     InvalidSetting { field: String, reason: String },
 
+    /// An error in one part of the settings (a section of a settings file, or a flag).
+    #[error("{part}: {error}")]
+    Config { part: String, error: Box<NnError> },
+
     #[error(transparent)]
     Core(#[from] adjacent_core::CoreError),
 }

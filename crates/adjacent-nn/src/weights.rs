@@ -147,9 +147,8 @@ fn check(files: &WeightFiles, hash: &WeightsHash, path: &Path) -> Result<(), NnE
 impl WeightStore for FolderStore {
     fn put(&self, model: &Network, arch: &NetworkArch) -> Result<WeightsHash, NnError> {
         let tmp = self.temporary(".safetensors");
-        let saved = save_weights(&tmp, model).and_then(|()| {
-            std::fs::read(&tmp).map_err(NnError::io(&tmp))
-        });
+        let saved =
+            save_weights(&tmp, model).and_then(|()| std::fs::read(&tmp).map_err(NnError::io(&tmp)));
         let _ = std::fs::remove_file(&tmp);
         let files = WeightFiles {
             weights: saved?,

@@ -4,8 +4,8 @@
 //! the server's clock, so that workers' clocks need not agree.
 
 use adjacent_core::CoreError;
-use adjacent_core::trial::WeightsHash;
 use adjacent_core::study::{Lease, lost_reason};
+use adjacent_core::trial::WeightsHash;
 use postgres::{Client, NoTls, Transaction};
 
 use crate::{

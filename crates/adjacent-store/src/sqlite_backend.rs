@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use adjacent_core::CoreError;
-use adjacent_core::trial::WeightsHash;
 use adjacent_core::study::{Lease, lost_reason, now};
+use adjacent_core::trial::WeightsHash;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::{

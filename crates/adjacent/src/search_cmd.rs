@@ -8,21 +8,15 @@ use adjacent_core::compute;
 use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::space::TrialOf;
-use adjacent_core::spaces::grown::{GrownSpace, Limits};
-use adjacent_core::spaces::nb201::{Cell, EDGE_COUNT, Op};
-use adjacent_core::strategies::{
-    AshaConfig, EvolutionConfig, GrowingConfig, GrowthPlan, LineageConfig,
-};
-use adjacent_core::strategy::{StrategyConfig, StrategyContext, StrategyKind};
+use adjacent_core::spaces::grown::GrownSpace;
+use adjacent_core::strategy::StrategyKind;
 use adjacent_core::study::{Lease, MakeStrategy, Storage, StudyEvent};
 use adjacent_core::trial::TrialState;
-use adjacent_nn::checkpoint::{self, ModelCard};
-use adjacent_nn::data::Normalization;
 use adjacent_nn::search::{
-    self, Evaluator, FinalPlan, FinalRecord, FinalStart, SearchData, SearchEvent, Searcher, Stop,
-    TrialRecipe, check_final_budget,
+    self, DEFAULT_CELL, FinalRecord, FinalStart, SearchConfig, SearchEvent, Searcher, Setup, Split,
+    StartNetwork, Stop, check_final_budget,
 };
-use adjacent_nn::train::{self, Devices};
+use adjacent_nn::train::Devices;
 use adjacent_nn::weights::{FolderStore, WeightStore};
 
 use crate::shared_weights::DatabaseWeights;
@@ -33,14 +27,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::files::{folder_in_use, write_json};
-use crate::train_cmd::{DataArgs, prepare_sets};
+use crate::train_cmd::DataArgs;
 
 /// Minutes of search when no budget is given.
 const DEFAULT_MINUTES: f64 = 3.0;
-
-/// The cell of the README, NAS-Bench-201's best on CIFAR-10: the network `fixed` trains when no
-/// `--arch` is given, and the one `adjacent` starts from.
-pub const DEFAULT_CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
 
 /// `--strategy`: a strategy of the registry (`adjacent_core::strategy::StrategyKind`), or none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -185,94 +175,6 @@ impl StudyArgs {
             timeout: self.heartbeat_timeout,
             max_attempts: self.max_attempts,
         })
-    }
-}
-
-/// The settings file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SearchConfig {
-    /// Width (C) of the networks a search starts from.
-    pub start_channels: usize,
-    /// The cell of the network `adjacent` starts from (one a stage, start_channels wide), unless
-    /// --arch gives the start network.
-    pub start_cell: String,
-    /// Share of the budget kept for the final phase.
-    #[serde(rename = "final")]
-    pub final_share: f64,
-    /// Where the final phase starts: the winner's weights, or scratch.
-    pub final_from: FinalStart,
-    pub limits: Limits,
-    /// How every trial trains.
-    pub train: TrialRecipe,
-    /// Growing evolution (`--strategy adjacent`).
-    pub adjacent: GrowingConfig,
-    /// Successive halving (`--strategy asha`).
-    pub asha: AshaConfig,
-    /// Regularized evolution (`--strategy evolution`).
-    pub evolution: EvolutionConfig,
-    /// Lineages (`--strategy lineage`).
-    pub lineage: LineageConfig,
-}
-
-impl Default for SearchConfig {
-    fn default() -> Self {
-        SearchConfig {
-            start_channels: 8,
-            start_cell: DEFAULT_CELL.into(),
-            final_share: 0.3,
-            final_from: FinalStart::Weights,
-            limits: Limits::default(),
-            train: TrialRecipe::default(),
-            adjacent: GrowingConfig::default(),
-            asha: AshaConfig::default(),
-            evolution: EvolutionConfig::default(),
-            lineage: LineageConfig::default(),
-        }
-    }
-}
-
-impl SearchConfig {
-    /// Reads a settings file; an unknown key or a value out of range names the key.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
-        let config: SearchConfig =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
-        config
-            .validate()
-            .with_context(|| format!("config {}", path.display()))?;
-        Ok(config)
-    }
-
-    fn validate(&self) -> Result<()> {
-        self.final_plan().validate()?;
-        self.start_cell
-            .parse::<Cell>()
-            .context("invalid setting start_cell")?;
-        self.train.validate().context("[train]")?;
-        self.adjacent.validate().context("[adjacent]")?;
-        self.asha.validate().context("[asha]")?;
-        self.evolution.validate().context("[evolution]")?;
-        self.lineage.validate().context("[lineage]")?;
-        Ok(())
-    }
-
-    /// The registry's settings of every strategy.
-    pub fn strategies(&self) -> StrategyConfig {
-        StrategyConfig {
-            evolution: self.evolution,
-            asha: self.asha,
-            adjacent: self.adjacent,
-            lineage: self.lineage,
-        }
-    }
-
-    fn final_plan(&self) -> FinalPlan {
-        FinalPlan {
-            share: self.final_share,
-            start: self.final_from,
-        }
     }
 }
 
@@ -499,11 +401,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
         None => SearchConfig::default(),
     };
     if let Some(share) = args.final_share {
-        config.final_share = share;
-        config
-            .final_plan()
-            .validate()
-            .map_err(|e| anyhow::anyhow!("--final: {e}"))?;
+        config = config.with_final_share(share)?;
     }
     let stop = budget(&args)?;
     args.study.lease()?;
@@ -535,22 +433,13 @@ pub fn run(args: SearchArgs) -> Result<()> {
 
 /// The network of `--arch` (`--channels`, `--cells`), if given, checked against the input only
 /// once the data is loaded.
-fn start_network(args: &SearchArgs, config: &SearchConfig) -> Result<Option<(Cell, usize, usize)>> {
-    let Some(text) = &args.arch else {
-        if args.channels.is_some() {
-            bail!("--channels sizes the --arch network; give --arch too");
-        }
-        return Ok(None);
-    };
-    let cell: Cell = text.parse().context("--arch")?;
-    let channels = args.channels.unwrap_or(config.start_channels);
-    if channels == 0 {
-        bail!("invalid setting --channels: must be at least 1");
-    }
-    if args.cells == 0 {
-        bail!("invalid setting --cells: must be at least 1");
-    }
-    Ok(Some((cell, channels, args.cells)))
+fn start_network(args: &SearchArgs, config: &SearchConfig) -> Result<Option<StartNetwork>> {
+    Ok(StartNetwork::parse(
+        args.arch.as_deref(),
+        args.channels,
+        args.cells,
+        config,
+    )?)
 }
 
 /// After a new search that failed, removes what it created if nothing holds a result (no trial
@@ -583,122 +472,37 @@ pub fn remove_unused_output(out: &Path) {
     let _ = std::fs::remove_dir(out);
 }
 
-/// The data, space and weights of a trained study, set up from its arguments.
-pub struct Setup {
-    pub data: adjacent_nn::data::Dataset,
-    pub search_data: SearchData,
-    pub space: GrownSpace,
-    /// The `--arch` network, if given.
-    pub start: Option<NetworkArch>,
-    /// Where trained networks are kept: `OUT/weights`, or the study's database (PostgreSQL).
-    pub weights: Box<dyn WeightStore>,
+/// The trained study of `args` and `config` (its data loaded), with networks kept in `weights`.
+pub fn setup(
+    args: &SearchArgs,
+    config: &SearchConfig,
+    weights: Box<dyn WeightStore>,
+) -> Result<Setup> {
+    let start = start_network(args, config)?;
+    let split = Split {
+        subset: args.subset,
+        valid: args.valid,
+        seed: args.seed,
+    };
+    Ok(Setup::new(
+        args.data.load()?,
+        split,
+        start,
+        config.clone(),
+        weights,
+    )?)
 }
 
-impl Setup {
-    /// The data and space of `args`, with networks kept in `weights`.
-    pub fn new(
-        args: &SearchArgs,
-        config: &SearchConfig,
-        weights: Box<dyn WeightStore>,
-    ) -> Result<Setup> {
-        let data = args.data.load()?;
-        let (train_set, valid_set) = prepare_sets(&data, args.subset, args.valid, args.seed)?;
-        let Some(valid_set) = valid_set else {
-            bail!(
-                "invalid setting --valid: a search needs validation images (its signal); give more than 0"
-            );
-        };
-        let space = GrownSpace::new(
-            config.limits,
-            config.start_channels,
-            train_set.channels,
-            train_set.height,
-            train_set.classes(),
-        )
-        .with_context(|| match &args.config {
-            Some(p) => format!("config {}: [limits]", p.display()),
-            None => "[limits]".into(),
-        })?;
-        let start = start_network(args, config)?.map(|(cell, channels, cells)| {
-            NetworkArch::uniform(
-                cell,
-                channels,
-                cells,
-                train_set.channels,
-                train_set.classes(),
-            )
-        });
-        let norm = Normalization::of(&train_set);
-        let search_data = SearchData {
-            train: train_set,
-            valid: valid_set,
-            norm,
-        };
-        Ok(Setup {
-            data,
-            search_data,
-            space,
-            start,
-            weights,
-        })
-    }
-
-    pub fn evaluator(&self, config: &SearchConfig, devices: &Devices, seed: u64) -> Evaluator<'_> {
-        Evaluator {
-            space: &self.space,
-            data: &self.search_data,
-            recipe: config.train.clone(),
-            store: self.weights.as_ref(),
-            devices: devices.clone(),
-            seed,
-        }
-    }
-
-    /// The network `adjacent` starts from: the `--arch` network, or start_cell one a stage.
-    fn adjacent_start(&self, config: &SearchConfig) -> NetworkArch {
-        self.start.clone().unwrap_or_else(|| {
-            let cell: Cell = config.start_cell.parse().expect("checked with the config");
-            NetworkArch::uniform(
-                cell,
-                config.start_channels,
-                1,
-                self.search_data.train.channels,
-                self.search_data.train.classes(),
-            )
-        })
-    }
-
-    /// Builds the study's strategy afresh (for replays); `horizon` is the compute `adjacent`
-    /// plans within.
-    pub fn strategy_maker(
-        &self,
-        settings: &StudySettings,
-    ) -> Result<Option<MakeStrategy<'static, GrownSpace>>> {
-        let Some(kind) = settings.args.strategy.kind() else {
-            return Ok(None);
-        };
-        let seed = settings.args.seed;
-        let config = settings.config.strategies();
-        let context = StrategyContext {
-            epoch_images: Some(self.search_data.train.len()),
-            growth: settings.horizon.map(|horizon| GrowthPlan {
-                search: (horizon as f64 * (1.0 - settings.config.final_share)) as u64,
-                horizon,
-                start: self.adjacent_start(&settings.config),
-            }),
-        };
-        let section = format!("[{}]", kind.name());
-        if kind == StrategyKind::Adjacent && context.growth.is_none() {
-            bail!(
-                "--strategy adjacent plans its probes within a budget of compute: give --budget-flops, --budget-images or --budget-minutes, not --trials"
-            );
-        }
-        kind.build_with::<GrownSpace>(seed, &config, &context)
-            .context(section)?;
-        Ok(Some(Box::new(move || {
-            kind.build_with(seed, &config, &context)
-        })))
-    }
+/// Builds the study's strategy afresh (for replays), as its recorded settings say; none for
+/// `fixed`.
+pub fn strategy_maker(
+    setup: &Setup,
+    settings: &StudySettings,
+) -> Result<Option<MakeStrategy<'static, GrownSpace>>> {
+    Ok(match settings.args.strategy.kind() {
+        Some(kind) => Some(setup.strategy_maker(kind, settings.horizon)?),
+        None => None,
+    })
 }
 
 /// Prints a trial as it ends.
@@ -741,12 +545,12 @@ fn search_into(
     devices: Devices,
 ) -> Result<()> {
     let weights_dir = args.out.join("weights");
-    let mut setup = Setup::new(args, config, Box::new(FolderStore::new(&weights_dir)?))?;
+    let mut setup = setup(args, config, Box::new(FolderStore::new(&weights_dir)?))?;
     let plan = config.final_plan();
     let mut settings = study_settings(args, config)?;
     if args.strategy == SearchStrategy::Adjacent {
-        let evaluator = setup.evaluator(config, &devices, args.seed);
-        settings.horizon = search::horizon_flops(&evaluator, stop, &setup.adjacent_start(config));
+        let evaluator = setup.evaluator(&devices);
+        settings.horizon = search::horizon_flops(&evaluator, stop, &setup.adjacent_start());
     }
     // A study for the strategies that search (fixed trains one network: nothing to keep).
     let (mut storage, mut make) = match (args.strategy, &start) {
@@ -757,9 +561,9 @@ fn search_into(
         (SearchStrategy::Fixed, Start::New) => (None, None),
         _ => {
             // The strategy's settings are checked before a study is created for them.
-            setup.strategy_maker(&settings)?;
+            strategy_maker(&setup, &settings)?;
             let (backend, info, recorded) = open_study(&settings, &start)?;
-            let make = setup.strategy_maker(&recorded)?;
+            let make = strategy_maker(&setup, &recorded)?;
             // Workers on other machines see the database, not this folder: the networks go
             // there too (cached here).
             if backend.shares_machines() {
@@ -775,21 +579,10 @@ fn search_into(
             )
         }
     };
-    let evaluator = setup.evaluator(config, &devices, args.seed);
+    let evaluator = setup.evaluator(&devices);
     let search_data = &setup.search_data;
-    let data = &setup.data;
-    // The network the final phase's share must be able to train: the fixed one, or the largest
-    // network a search starts from.
-    let reference = setup.start.clone().unwrap_or_else(|| {
-        let all_conv = Cell::new([Op::NorConv3x3; EDGE_COUNT]);
-        NetworkArch::uniform(
-            all_conv,
-            config.start_channels,
-            1,
-            search_data.train.channels,
-            search_data.train.classes(),
-        )
-    });
+    // The network the final phase's share must be able to train.
+    let reference = setup.reference();
     let final_share = match args.strategy {
         SearchStrategy::Fixed => 1.0,
         _ => plan.share,
@@ -884,7 +677,7 @@ fn search_into(
     };
     let mut running = 0.0f64;
     let forward = |arch: &NetworkArch| search_data.forward_flops(arch);
-    let outcome = search::search(searcher, &evaluator, stop, plan, &mut |event| {
+    let mut outcome = search::search(searcher, &evaluator, stop, plan, &mut |event| {
         match event {
             SearchEvent::Study(StudyEvent::Started(trial)) => {
                 let images = evaluator.images_asked(&trial.proposal());
@@ -1008,84 +801,40 @@ fn search_into(
             .with_context(|| format!("cannot write {}", trials_path.display()))?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let run = &outcome.run;
     if let Some(reason) = &outcome.final_skipped
         && args.strategy != SearchStrategy::Fixed
     {
         eprintln!("no final phase: {reason}");
     }
 
-    // What the user receives: the final model, or the search's choice as it was when there was no
-    // final phase (validated now if the search did not, and counted); scored once on the test
-    // images.
+    let delivered = setup.deliver(&mut outcome, &devices)?;
     let best = outcome
         .winner
-        .and_then(|id| run.records.iter().find(|r| r.id == id));
-    let mut extra_flops = 0;
-    let delivered = match (&outcome.final_model, &outcome.final_record, best) {
-        (Some(model), Some(record), _) => Some((
-            model.clone(),
-            record.arch.clone(),
-            record.valid_acc.expect("a final model is complete"),
-            "final",
-        )),
-        (_, _, Some(b)) => {
-            let hash = b
-                .outcome
-                .weights
-                .with_context(|| format!("trial {}'s record names no kept network", b.id))?;
-            let (model, arch) = setup.weights.get(&hash, &devices.plain)?;
-            let valid = match b.valid_acc() {
-                Some(v) => v,
-                None => {
-                    extra_flops = compute::eval_flops(
-                        search_data.forward_flops(&arch),
-                        search_data.valid.len() as u64,
-                    );
-                    train::evaluate(&model, &search_data.valid, &search_data.norm, 256, &devices)
-                }
-            };
-            Some((model, arch, valid, "search"))
-        }
-        _ => None,
-    };
-    let mut test_acc = None;
-    if let Some((model, arch, valid_acc, kind)) = &delivered {
-        let acc = train::evaluate(model, &data.test, &search_data.norm, 256, &devices);
-        test_acc = Some(acc);
+        .and_then(|id| outcome.run.records.iter().find(|r| r.id == id));
+    if let Some(d) = &delivered {
         let best_dir = args.out.join("best");
-        let card = ModelCard {
-            arch: arch.clone(),
-            height: search_data.train.height,
-            width: search_data.train.width,
-            normalization: search_data.norm.clone(),
-            class_names: search_data.train.class_names.clone(),
-        };
-        std::fs::create_dir_all(&best_dir)
-            .with_context(|| format!("cannot create {}", best_dir.display()))?;
-        checkpoint::save(&best_dir, model, &card)?;
+        setup.save(d, &best_dir)?;
         let result = BestResult {
-            trial: outcome
-                .final_record
-                .as_ref()
-                .map_or(best.map(|b| b.id.0), |f| f.trial),
-            model: kind,
-            valid_acc: *valid_acc,
-            test_acc: acc,
-            test_images: data.test.len(),
-            params: arch.params(),
+            trial: d.trial,
+            model: d.kind(),
+            valid_acc: d.valid_acc,
+            test_acc: d.test_acc,
+            test_images: setup.data.test.len(),
+            params: d.arch.params(),
         };
         write_json(&best_dir.join("result.json"), &result)?;
     }
+    let extra_flops = delivered.as_ref().map_or(0, |d| d.extra_flops);
+    let run = &outcome.run;
     let spent = run.spent();
     let summary = Summary {
         strategy: args.strategy,
         seed: args.seed,
-        data: &data.source,
-        arch: delivered.as_ref().map(|d| &d.1),
-        valid_acc: delivered.as_ref().map(|d| d.2),
-        test_acc,
-        params: delivered.as_ref().map(|d| d.1.params()),
+        data: &setup.data.source,
+        arch: delivered.as_ref().map(|d| &d.arch),
+        valid_acc: delivered.as_ref().map(|d| d.valid_acc),
+        test_acc: delivered.as_ref().map(|d| d.test_acc),
+        params: delivered.as_ref().map(|d| d.arch.params()),
         best_arch: best.map(|b| &b.genotype),
         best_trial: best.map(|b| b.id.0),
         best_valid_acc: best.and_then(|b| b.valid_acc()),
@@ -1113,20 +862,22 @@ fn search_into(
         config,
     };
     write_json(&args.out.join("summary.json"), &summary)?;
-    match (&delivered, test_acc) {
-        (Some((_, arch, valid, kind)), Some(t)) => {
+    match &delivered {
+        Some(d) => {
             println!(
-                "{} trials in {seconds:.0} s ({}); {} model: valid {valid:.2}%, test {t:.2}%, {} params, {} in all; saved to {}",
+                "{} trials in {seconds:.0} s ({}); {} model: valid {:.2}%, test {:.2}%, {} params, {} in all; saved to {}",
                 run.records.len(),
                 run.stopped,
-                kind,
-                arch.params(),
+                d.kind(),
+                d.valid_acc,
+                d.test_acc,
+                d.arch.params(),
                 compute::format_flops(outcome.flops() + extra_flops),
                 args.out.join("best").display()
             );
             Ok(())
         }
-        _ => bail!(
+        None => bail!(
             "no trial completed ({} failed); see {}",
             run.records.len(),
             trials_path.display()

@@ -14,7 +14,7 @@ use adjacent_core::study::{
 };
 use adjacent_core::tabular::{self, TabularEvaluator};
 use adjacent_core::trial::{Proposal, Trial, fittest};
-use adjacent_nn::search::{self, SearchEvent, StudySetup};
+use adjacent_nn::search::{self, SearchConfig, SearchEvent, StudySetup};
 use adjacent_nn::train::Devices;
 use adjacent_nn::weights::{FolderStore, WeightStore};
 use adjacent_store::{DbStorage, StudyInfo, export_jsonl, release_dead, worker_name};
@@ -24,8 +24,8 @@ use serde::Serialize;
 
 use crate::files::write_json;
 use crate::search_cmd::{
-    SearchArgs, SearchConfig, SearchStrategy, Setup, Start, StudySettings, budget, open_study,
-    print_trial, remove_unused_output, start_of, study_settings,
+    SearchArgs, SearchStrategy, Start, StudySettings, budget, open_study, print_trial,
+    remove_unused_output, setup, start_of, strategy_maker, study_settings,
 };
 use crate::shared_weights::DatabaseWeights;
 
@@ -268,9 +268,9 @@ pub fn run_worker(args: WorkerArgs) -> Result<()> {
                 }
             };
             let devices = Devices::new(adjacent_nn::device(&args.device)?);
-            let setup = Setup::new(&settings.args, &settings.config, weights)?;
-            let evaluator = setup.evaluator(&settings.config, &devices, settings.args.seed);
-            let Some(make) = setup.strategy_maker(&settings)? else {
+            let setup = setup(&settings.args, &settings.config, weights)?;
+            let evaluator = setup.evaluator(&devices);
+            let Some(make) = strategy_maker(&setup, &settings)? else {
                 bail!(
                     "study {:?} trains one network (fixed): there are no trials to share",
                     info.spec.name

@@ -174,49 +174,6 @@ pub fn prepare_out(out: &Path, force: bool) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))
 }
 
-/// The number of validation images `valid` asks for out of `n`.
-fn valid_count(valid: f64, n: usize) -> Result<usize> {
-    if !(valid >= 0.0 && valid.is_finite()) {
-        bail!("invalid setting --valid: must be a count or a fraction, got {valid}");
-    }
-    let count = if valid < 1.0 {
-        (valid * n as f64).round() as usize
-    } else {
-        valid as usize
-    };
-    if count >= n {
-        bail!(
-            "invalid setting --valid: {count} validation images leave none of the {n} to train on"
-        );
-    }
-    Ok(count)
-}
-
-/// Training and validation sets from the data set's training images.
-pub fn prepare_sets(
-    data: &Dataset,
-    subset: Option<usize>,
-    valid: f64,
-    seed: u64,
-) -> Result<(ImageSet, Option<ImageSet>)> {
-    let mut train = data.train.clone();
-    if let Some(n) = subset {
-        if n == 0 || n > train.len() {
-            bail!(
-                "invalid setting --subset: {n} is not between 1 and the {} training images",
-                train.len()
-            );
-        }
-        train = train.select(&train.stratified(n, seed));
-    }
-    let count = valid_count(valid, train.len())?;
-    if count == 0 {
-        return Ok((train, None));
-    }
-    let (train, valid) = train.split(count, seed ^ 0x5EED_5A1D);
-    Ok((train, Some(valid)))
-}
-
 pub fn run_train(args: TrainArgs) -> Result<()> {
     let cell: Option<Cell> = args
         .arch
@@ -241,7 +198,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     let device = adjacent_nn::device(&args.device)?;
     prepare_out(&args.out, args.force)?;
     let data = args.data.load()?;
-    let (train_set, valid_set) = prepare_sets(&data, args.subset, args.valid, args.seed)?;
+    let (train_set, valid_set) = data::split(&data, args.subset, args.valid, args.seed)?;
     let augment = match args.augment {
         Toggle::Auto => train_set.channels == 3,
         Toggle::On => true,

@@ -292,3 +292,54 @@ impl Normalization {
         }
     }
 }
+
+/// The number of validation images `valid` asks for out of `n`: a count, or a fraction below 1.
+fn valid_count(valid: f64, n: usize) -> Result<usize, NnError> {
+    let bad = |reason: String| NnError::InvalidSetting {
+        field: "--valid".into(),
+        reason,
+    };
+    if !(valid >= 0.0 && valid.is_finite()) {
+        return Err(bad(format!("must be a count or a fraction, got {valid}")));
+    }
+    let count = if valid < 1.0 {
+        (valid * n as f64).round() as usize
+    } else {
+        valid as usize
+    };
+    if count >= n {
+        return Err(bad(format!(
+            "{count} validation images leave none of the {n} to train on"
+        )));
+    }
+    Ok(count)
+}
+
+/// Training and validation sets from the data set's training images: a stratified, seeded
+/// subset of `subset` images if asked, then `valid` of them held out (none when `valid` is 0).
+pub fn split(
+    data: &Dataset,
+    subset: Option<usize>,
+    valid: f64,
+    seed: u64,
+) -> Result<(ImageSet, Option<ImageSet>), NnError> {
+    let mut train = data.train.clone();
+    if let Some(n) = subset {
+        if n == 0 || n > train.len() {
+            return Err(NnError::InvalidSetting {
+                field: "--subset".into(),
+                reason: format!(
+                    "{n} is not between 1 and the {} training images",
+                    train.len()
+                ),
+            });
+        }
+        train = train.select(&train.stratified(n, seed));
+    }
+    let count = valid_count(valid, train.len())?;
+    if count == 0 {
+        return Ok((train, None));
+    }
+    let (train, valid) = train.split(count, seed ^ 0x5EED_5A1D);
+    Ok((train, Some(valid)))
+}

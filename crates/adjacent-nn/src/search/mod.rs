@@ -3,8 +3,10 @@
 //! budget of trials, training images, compute or time, and the final phase that trains the winner
 //! with what is left of the budget.
 
+mod config;
 mod evaluator;
 mod final_phase;
+mod setup;
 
 use std::time::Instant;
 
@@ -17,8 +19,10 @@ pub use adjacent_core::study::Stop;
 use adjacent_core::study::{Lease, MakeStrategy, Storage, Stored, Study, StudyEvent};
 use adjacent_core::trial::{TrialId, TrialState, fittest};
 
+pub use config::{DEFAULT_CELL, SearchConfig};
 pub use evaluator::{Evaluator, SearchData, TrialRecipe};
 pub use final_phase::{FinalPlan, FinalRecord, FinalStart, train_final};
+pub use setup::{Delivered, Setup, Split, StartNetwork};
 
 use crate::error::NnError;
 use crate::net::Network;
