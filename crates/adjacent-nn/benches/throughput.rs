@@ -1,7 +1,11 @@
-//! Training throughput (images/s) of adjacent's networks, and of the same networks in PyTorch in the
-//! same run where PyTorch is installed, with the ratio.
+//! Training throughput (images/s) of adjacent's networks: with adjacent's convolution kernels and
+//! with burn's convolution, interleaved in one process, and the same networks in PyTorch in the
+//! same run where PyTorch is installed, with the ratios. Also the share of the cores kept busy and
+//! the arithmetic rate (multiply-adds per second, from the project's cost model) against this
+//! machine's peak for a plain matrix product.
 //!
 //! cargo bench -p adjacent-nn --bench throughput [-- --quick] [--only NAME] [--no-torch]
+//!     [--rounds N] [--no-baseline]
 //!
 //! The thread count is rayon's (RAYON_NUM_THREADS, else one per core); PyTorch gets the same.
 //!
@@ -60,7 +64,10 @@ impl SmallCnn {
 
     fn forward(&self, mut x: Tensor<4>) -> Tensor<2> {
         for (conv, bn) in self.convs.iter().zip(&self.bns) {
-            x = relu(bn.forward(conv.forward(x)));
+            x = relu(adjacent_nn::batch_norm::batch_norm(
+                bn,
+                adjacent_nn::conv::conv2d(conv, x),
+            ));
         }
         let [b, c, _, _] = x.dims();
         self.head.forward(x.mean_dim(3).mean_dim(2).reshape([b, c]))
@@ -98,13 +105,32 @@ const CASES: [Case; 4] = [
 const BATCH: usize = 128;
 const WARMUP: usize = 2;
 
+/// CPU seconds this process has used (user and system), from /proc/self/stat (Linux), if readable.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux.
+    Some(ticks / 100.0)
+}
+
+/// What one measurement gave.
+#[derive(Clone, Copy)]
+struct Measured {
+    images_per_second: f64,
+    /// CPU time over wall time during the timed steps: cores kept busy.
+    cores_busy: f64,
+}
+
 fn measure<M: Module>(
     mut model: M,
     forward: impl Fn(&M, Tensor<4>) -> Tensor<2>,
     input: [usize; 3],
     steps: usize,
     device: &Device,
-) -> f64 {
+) -> Measured {
     let mut optim = SgdConfig::new()
         .with_momentum(Some(
             MomentumConfig::new()
@@ -123,19 +149,87 @@ fn measure<M: Module>(
     let labels: Vec<i64> = (0..BATCH as i64).map(|i| i % 10).collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [BATCH]), device);
     let mut started = Instant::now();
+    let mut cpu_started = None;
     for step in 0..WARMUP + steps {
         if step == WARMUP {
             started = Instant::now();
+            cpu_started = cpu_seconds();
         }
         let loss = loss_fn.forward(forward(&model, x.clone()), y.clone());
         let _ = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(0.01, model, grads);
     }
-    (steps * BATCH) as f64 / started.elapsed().as_secs_f64()
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds()
+        .zip(cpu_started)
+        .map_or(f64::NAN, |(b, a)| b - a);
+    Measured {
+        images_per_second: (steps * BATCH) as f64 / wall,
+        cores_busy: cpu / wall,
+    }
 }
 
-fn ours(case: &Case, steps: usize) -> f64 {
+/// Multiply-adds of training one image of `case` (a forward pass and a backward pass that costs
+/// two: the project's cost model).
+fn training_madds(case: &Case) -> Option<u64> {
+    let (c, n) = match case.name {
+        "nb201-C16-N5-32x32x3" => (16, 5),
+        "nb201-C16-N1-32x32x3" => (16, 1),
+        "nb201-C8-N1-28x28x1" => (8, 1),
+        _ => return None,
+    };
+    let arch = NetworkArch::uniform(CELL.parse().unwrap(), c, n, case.input[0], 10);
+    Some(adjacent_core::compute::training_flops(
+        arch.cost(case.input[1]).flops,
+        1,
+    ))
+}
+
+/// This machine's peak: multiply-adds per second of a plain 512 x 512 x 512 matrix product with
+/// the gemm crate (the one burn and adjacent's kernels use), on all of rayon's threads.
+fn gemm_peak() -> f64 {
+    let n = 512;
+    let a = vec![1.0f32; n * n];
+    let b = vec![0.5f32; n * n];
+    let mut c = vec![0.0f32; n * n];
+    let threads = rayon::current_num_threads();
+    let run = |c: &mut [f32]| unsafe {
+        gemm::gemm(
+            n,
+            n,
+            n,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            1,
+            n as isize,
+            b.as_ptr(),
+            1,
+            n as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            match threads {
+                1 => gemm::Parallelism::None,
+                t => gemm::Parallelism::Rayon(t),
+            },
+        )
+    };
+    run(&mut c);
+    let started = Instant::now();
+    let reps = 20;
+    for _ in 0..reps {
+        run(&mut c);
+    }
+    (reps * n * n * n) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn ours(case: &Case, steps: usize) -> Measured {
     let device = Device::flex().autodiff();
     device.seed(0);
     if case.name.starts_with("small-cnn") {
@@ -189,32 +283,74 @@ fn pytorch(case: &Case, steps: usize, threads: usize) -> Result<f64, String> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1));
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+    };
+    let only = value("--only");
+    let rounds: usize = value("--rounds").and_then(|r| r.parse().ok()).unwrap_or(2);
     let torch = !args.iter().any(|a| a == "--no-torch");
+    // Without burn's kernels as the baseline (for profiling adjacent's alone).
+    let baseline = !args.iter().any(|a| a == "--no-baseline");
     let threads = rayon::current_num_threads();
+    let peak = gemm_peak();
     println!(
-        "training throughput, batch {BATCH}, {threads} threads (images/s; ratio = adjacent / PyTorch)"
+        "training throughput, batch {BATCH}, {threads} threads; images/s, best of {rounds} interleaved rounds"
     );
     println!(
-        "{:<24} {:>10} {:>10} {:>7}",
-        "case", "adjacent", "pytorch", "ratio"
+        "peak of a plain 512^3 gemm here: {:.1} G multiply-adds/s",
+        peak / 1e9
+    );
+    println!(
+        "{:<22} {:>9} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6} {:>7}",
+        "case", "burn", "adjacent", "pytorch", "gain", "ratio", "busy", "busy*", "of peak"
     );
     for case in CASES.iter().filter(|c| only.is_none_or(|o| c.name == o)) {
         let steps = if quick { 2 } else { case.steps };
-        let a = ours(case, steps);
-        if !torch {
-            println!("{:<24} {a:>10.1}", case.name);
-            continue;
+        // Rounds alternate burn's convolution and adjacent's kernels, so that a change in the
+        // machine's load falls on both.
+        let (mut burn, mut adjacent): (Option<Measured>, Option<Measured>) = (None, None);
+        let best = |a: Option<Measured>, b: Measured| match a {
+            Some(a) if a.images_per_second >= b.images_per_second => Some(a),
+            _ => Some(b),
+        };
+        for _ in 0..rounds {
+            if baseline {
+                burn = best(
+                    burn,
+                    adjacent_nn::conv::with_burn_kernels(|| ours(case, steps)),
+                );
+            }
+            adjacent = best(adjacent, ours(case, steps));
         }
-        match pytorch(case, steps, threads) {
-            Ok(p) => println!("{:<24} {a:>10.1} {p:>10.1} {:>7.3}", case.name, a / p),
-            Err(why) => println!(
-                "{:<24} {a:>10.1} {:>10} {:>7}  (PyTorch: {why})",
-                case.name, "-", "-"
-            ),
-        }
+        let adjacent = adjacent.expect("at least one round");
+        let nothing = Measured {
+            images_per_second: f64::NAN,
+            cores_busy: f64::NAN,
+        };
+        let burn = burn.unwrap_or(nothing);
+        let (b, a) = (burn.images_per_second, adjacent.images_per_second);
+        let of_peak = training_madds(case).map_or("-".into(), |m| {
+            format!("{:.1}%", 100.0 * m as f64 * a / peak)
+        });
+        let torch_figure = match torch {
+            true => pytorch(case, steps, threads),
+            false => Err("not run (--no-torch)".into()),
+        };
+        let (p, ratio, why) = match torch_figure {
+            Ok(p) => (format!("{p:.1}"), format!("{:.3}", a / p), String::new()),
+            Err(why) => ("-".into(), "-".into(), format!("  (PyTorch: {why})")),
+        };
+        println!(
+            "{:<22} {b:>9.1} {a:>9.1} {p:>9} {:>7.2}x {ratio:>8} {:>6.2} {:>6.2} {of_peak:>7}{why}",
+            case.name,
+            a / b,
+            burn.cores_busy,
+            adjacent.cores_busy,
+        );
     }
+    println!(
+        "burn: burn's convolution and batch norm; gain: adjacent / burn; ratio: adjacent / PyTorch; busy: cores kept busy (burn; busy*: adjacent); of peak: adjacent's multiply-adds per second (cost model) / the gemm peak"
+    );
 }

@@ -1,6 +1,8 @@
 //! adjacent-nn: architectures become burn networks that train on real images.
 
+pub mod batch_norm;
 pub mod checkpoint;
+pub mod conv;
 pub mod data;
 pub mod error;
 pub mod net;

@@ -9,6 +9,9 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::batch_norm::batch_norm;
+use crate::conv;
+
 /// ReLU, convolution (no bias), batch norm: the benchmark's `nor_conv` operations.
 #[derive(Module, Debug)]
 pub struct ReluConvBn {
@@ -30,7 +33,7 @@ impl ReluConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(relu(x)))
+        batch_norm(&self.bn, conv::conv2d(&self.conv, relu(x)))
     }
 }
 
@@ -150,7 +153,7 @@ impl Reduction {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let residual = self.conv_b.forward(self.conv_a.forward(x.clone()));
-        residual + self.shortcut.forward(self.pool.forward(x))
+        residual + conv::conv2d(&self.shortcut, self.pool.forward(x))
     }
 }
 
@@ -201,7 +204,7 @@ impl Network {
 
     /// Logits for a batch of images `[batch, channels, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = self.stem_bn.forward(self.stem_conv.forward(images));
+        let mut x = batch_norm(&self.stem_bn, conv::conv2d(&self.stem_conv, images));
         for (s, cells) in self.stages.iter().enumerate() {
             if s > 0 {
                 x = self.reductions[s - 1].forward(x);
@@ -210,7 +213,7 @@ impl Network {
                 x = cell.forward(x);
             }
         }
-        let x = relu(self.head_bn.forward(x));
+        let x = relu(batch_norm(&self.head_bn, x));
         let [batch, channels, _, _] = x.dims();
         let pooled = x.mean_dim(3).mean_dim(2).reshape([batch, channels]);
         self.classifier.forward(pooled)

@@ -1,0 +1,329 @@
+//! adjacent's convolution kernels against burn's convolution, a direct loop and central
+//! differences, over every shape the networks use.
+
+mod common;
+
+use adjacent_nn::conv::{self, Geometry};
+use burn::module::Param;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use common::seeded;
+
+/// (batch, channels in, size, channels out, kernel, stride): the stem (1 and 3 channels in), the
+/// cells' 3x3 and 1x1 convolutions, the reductions' strided 3x3 and their 1x1 shortcuts, odd
+/// sizes (5, 7) and a batch of one.
+const SHAPES: [(usize, usize, usize, usize, usize, usize); 10] = [
+    (4, 1, 28, 8, 3, 1),
+    (3, 3, 32, 16, 3, 1),
+    (4, 8, 14, 8, 3, 1),
+    (4, 8, 14, 8, 1, 1),
+    (2, 8, 14, 16, 3, 2),
+    (2, 8, 7, 16, 3, 2),
+    (2, 16, 7, 32, 1, 1),
+    (1, 4, 5, 6, 3, 1),
+    (3, 4, 5, 6, 3, 2),
+    (1, 5, 7, 3, 1, 1),
+];
+
+fn layer(ci: usize, co: usize, k: usize, stride: usize, device: &Device) -> Conv2d {
+    let pad = k / 2;
+    Conv2dConfig::new([ci, co], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_bias(false)
+        .init(device)
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec().unwrap()
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tolerance * scale,
+            "{what}: element {i}: {g} against {w} (scale {scale})"
+        );
+    }
+}
+
+/// The convolution as four nested loops over the output, for the forward pass.
+fn direct(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+    let (ho, wo) = (g.out_h(), g.out_w());
+    let mut y = vec![0.0f32; g.n * g.co * ho * wo];
+    for b in 0..g.n {
+        for o in 0..g.co {
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    let mut sum = 0.0f32;
+                    for c in 0..g.ci {
+                        for kh in 0..g.k {
+                            for kw in 0..g.k {
+                                let ih = (oh * g.stride + kh) as isize - g.pad as isize;
+                                let iw = (ow * g.stride + kw) as isize - g.pad as isize;
+                                if ih < 0 || iw < 0 || ih >= g.h as isize || iw >= g.w as isize {
+                                    continue;
+                                }
+                                sum += x[((b * g.ci + c) * g.h + ih as usize) * g.w + iw as usize]
+                                    * w[((o * g.ci + c) * g.k + kh) * g.k + kw];
+                            }
+                        }
+                    }
+                    y[((b * g.co + o) * ho + oh) * wo + ow] = sum;
+                }
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn the_forward_pass_matches_burn_and_a_direct_loop() {
+    let _seeded = seeded();
+    let device = Device::flex();
+    device.seed(3);
+    for (n, ci, size, co, k, stride) in SHAPES {
+        let conv = layer(ci, co, k, stride, &device);
+        let x = Tensor::<4>::random([n, ci, size, size], Distribution::Normal(0.0, 1.0), &device);
+        assert!(conv::covers(&conv, &x), "{n} {ci} {size} {co} {k} {stride}");
+        let ours = values(conv::conv2d(&conv, x.clone()));
+        let burns = values(conv.forward(x.clone()));
+        let what = format!("forward n={n} ci={ci} {size}x{size} co={co} k={k} s={stride}");
+        assert_close(&what, &ours, &burns, 1e-5);
+        let g = Geometry {
+            n,
+            ci,
+            h: size,
+            w: size,
+            co,
+            k,
+            stride,
+            pad: k / 2,
+        };
+        let loops = direct(&g, &values(x), &values(conv.weight.val()));
+        assert_close(&what, &ours, &loops, 1e-5);
+    }
+}
+
+/// The gradients of `sum(conv(x) * r)` with respect to x and the weight.
+fn gradients(conv: &Conv2d, x: &Tensor<4>, r: &Tensor<4>, ours: bool) -> (Vec<f32>, Vec<f32>) {
+    let x = x.clone().require_grad();
+    let weight = conv.weight.val().require_grad();
+    let layer = Conv2d {
+        weight: Param::from_tensor(weight.clone()),
+        ..conv.clone()
+    };
+    let y = match ours {
+        true => conv::conv2d(&layer, x.clone()),
+        false => layer.forward(x.clone()),
+    };
+    let grads = (y * r.clone()).sum().backward();
+    (
+        values(x.grad(&grads).unwrap()),
+        values(weight.grad(&grads).unwrap()),
+    )
+}
+
+#[test]
+fn both_gradients_match_burns_convolution() {
+    let _seeded = seeded();
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    for (n, ci, size, co, k, stride) in SHAPES {
+        let conv = layer(ci, co, k, stride, &device);
+        let x = Tensor::<4>::random([n, ci, size, size], Distribution::Normal(0.0, 1.0), &device);
+        assert!(conv::covers(&conv, &x));
+        assert!(
+            conv::runs_kernels(&x),
+            "the autodiff tensor must take adjacent's kernels"
+        );
+        let out = (size + 2 * (k / 2) - k) / stride + 1;
+        let r = Tensor::<4>::random([n, co, out, out], Distribution::Normal(0.0, 1.0), &device);
+        let (dx, dw) = gradients(&conv, &x, &r, true);
+        let (dx_burn, dw_burn) = gradients(&conv, &x, &r, false);
+        let what = format!("n={n} ci={ci} {size}x{size} co={co} k={k} s={stride}");
+        assert_close(&format!("input gradient {what}"), &dx, &dx_burn, 1e-4);
+        assert_close(&format!("weight gradient {what}"), &dw, &dw_burn, 1e-4);
+    }
+}
+
+#[test]
+fn both_gradients_match_central_differences() {
+    let _seeded = seeded();
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    for (n, ci, size, co, k, stride) in [(2, 2, 5, 3, 3, 1), (1, 2, 7, 2, 3, 2), (2, 3, 4, 2, 1, 1)]
+    {
+        let conv = layer(ci, co, k, stride, &device);
+        let x = Tensor::<4>::random([n, ci, size, size], Distribution::Normal(0.0, 1.0), &device);
+        let out = (size + 2 * (k / 2) - k) / stride + 1;
+        let r = Tensor::<4>::random([n, co, out, out], Distribution::Normal(0.0, 1.0), &device);
+        let (dx, dw) = gradients(&conv, &x, &r, true);
+        let g = Geometry {
+            n,
+            ci,
+            h: size,
+            w: size,
+            co,
+            k,
+            stride,
+            pad: k / 2,
+        };
+        let (xv, wv, rv) = (values(x), values(conv.weight.val()), values(r));
+        // The loss in f64 from the direct loop, so that the differences are not float noise.
+        let loss = |x: &[f32], w: &[f32]| -> f64 {
+            direct(&g, x, w)
+                .iter()
+                .zip(&rv)
+                .map(|(y, r)| *y as f64 * *r as f64)
+                .sum()
+        };
+        let eps = 1e-2f32;
+        let numeric = |v: &[f32], i: usize, of_x: bool| {
+            let (mut up, mut down) = (v.to_vec(), v.to_vec());
+            up[i] += eps;
+            down[i] -= eps;
+            let (a, b) = match of_x {
+                true => (loss(&up, &wv), loss(&down, &wv)),
+                false => (loss(&xv, &up), loss(&xv, &down)),
+            };
+            ((a - b) / (2.0 * eps as f64)) as f32
+        };
+        let dx_num: Vec<f32> = (0..xv.len()).map(|i| numeric(&xv, i, true)).collect();
+        let dw_num: Vec<f32> = (0..wv.len()).map(|i| numeric(&wv, i, false)).collect();
+        assert_close("input gradient", &dx, &dx_num, 1e-3);
+        assert_close("weight gradient", &dw, &dw_num, 1e-3);
+    }
+}
+
+/// The loss and every gradient of a whole network, with the kernels and with burn's convolution.
+#[test]
+fn a_whole_network_trains_the_same_with_and_without_the_kernels() {
+    use adjacent_core::network::NetworkArch;
+    use adjacent_nn::net::Network;
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::nn::loss::CrossEntropyLossConfig;
+
+    /// Every parameter's gradient, in the order the module visits them.
+    struct Collect<'a> {
+        grads: &'a burn::tensor::Gradients,
+        out: Vec<Vec<f32>>,
+    }
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = param.val().grad(self.grads) {
+                self.out.push(values(g));
+            }
+        }
+    }
+
+    let _seeded = seeded();
+    let device = Device::flex().autodiff();
+    device.seed(11);
+    // Every operation and both reductions (stride-2 3x3 convolutions, 1x1 shortcuts).
+    let cell =
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|";
+    let arch = NetworkArch::uniform(cell.parse().unwrap(), 4, 2, 3, 10);
+    let model = Network::new(&arch, &device);
+    let x = Tensor::<4>::random([6, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+    let labels =
+        Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 3, 4, 5], [6]), &device);
+    let run = || {
+        let x = x.clone().require_grad();
+        let loss = CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(model.forward(x.clone()), labels.clone());
+        let value = values(loss.clone())[0];
+        let grads = loss.backward();
+        let mut collect = Collect {
+            grads: &grads,
+            out: vec![values(x.grad(&grads).unwrap())],
+        };
+        model.visit(&mut collect);
+        (value, collect.out)
+    };
+    let (loss, grads) = run();
+    let (loss_burn, grads_burn) = conv::with_burn_kernels(run);
+    assert!(
+        (loss - loss_burn).abs() < 1e-5,
+        "{loss} against {loss_burn}"
+    );
+    assert_eq!(grads.len(), grads_burn.len());
+    for (i, (a, b)) in grads.iter().zip(&grads_burn).enumerate() {
+        assert_close(&format!("gradient {i}"), a, b, 1e-3);
+    }
+}
+
+#[test]
+fn training_with_the_kernels_is_reproducible() {
+    let _seeded = seeded();
+    let device = Device::flex().autodiff();
+    let run = || {
+        device.seed(13);
+        let conv = layer(8, 16, 3, 1, &device);
+        let x = Tensor::<4>::random([40, 8, 12, 12], Distribution::Normal(0.0, 1.0), &device);
+        let r = Tensor::<4>::random([40, 16, 12, 12], Distribution::Normal(0.0, 1.0), &device);
+        gradients(&conv, &x, &r, true)
+    };
+    // Bit for bit: the weight gradient sums its parts in a fixed order.
+    assert_eq!(run(), run());
+}
+
+/// The fused batch norm in training: its output, its gradients (input, gamma, beta) and the running
+/// statistics it leaves, against burn's batch norm.
+#[test]
+fn the_fused_batch_norm_matches_burns() {
+    use adjacent_nn::batch_norm::batch_norm;
+    use burn::nn::{BatchNorm, BatchNormConfig};
+
+    let _seeded = seeded();
+    let device = Device::flex().autodiff();
+    device.seed(17);
+    for [n, c, h, w] in [[4, 3, 5, 5], [1, 8, 7, 7], [16, 4, 1, 1], [3, 2, 8, 6]] {
+        let gamma0 = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.3), &device);
+        let beta0 = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.3), &device);
+        let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.5, 2.0), &device);
+        let r = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+        let run = |ours: bool| {
+            // A layer of its own: clones of a batch norm share their running statistics.
+            let layer: BatchNorm = BatchNormConfig::new(c).init(&device);
+            let x = x.clone().require_grad();
+            let gamma = gamma0.clone().require_grad();
+            let beta = beta0.clone().require_grad();
+            let layer = BatchNorm {
+                gamma: Param::from_tensor(gamma.clone()),
+                beta: Param::from_tensor(beta.clone()),
+                ..layer
+            };
+            let y = match ours {
+                true => batch_norm(&layer, x.clone()),
+                false => conv::with_burn_kernels(|| batch_norm(&layer, x.clone())),
+            };
+            let grads = (y.clone() * r.clone()).sum().backward();
+            [
+                values(y),
+                values(x.grad(&grads).unwrap()),
+                values(gamma.grad(&grads).unwrap()),
+                values(beta.grad(&grads).unwrap()),
+                values(layer.running_mean.value_sync()),
+                values(layer.running_var.value_sync()),
+            ]
+        };
+        let (ours, burns) = (run(true), run(false));
+        let names = [
+            "output",
+            "input gradient",
+            "gamma gradient",
+            "beta gradient",
+            "running mean",
+            "running variance",
+        ];
+        for ((name, a), b) in names.iter().zip(&ours).zip(&burns) {
+            assert_close(&format!("{name} of {n}x{c}x{h}x{w}"), a, b, 1e-4);
+        }
+    }
+}
