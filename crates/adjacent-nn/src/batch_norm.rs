@@ -15,7 +15,7 @@ use burn::nn::BatchNorm;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use crate::conv::{enabled, flex, to_contiguous};
+use crate::conv::{enabled, f32s, flex, to_contiguous};
 
 type AdTensor = <Autodiff<Flex> as burn::backend::BackendTypes>::FloatTensorPrimitive;
 
@@ -198,17 +198,10 @@ impl BatchNormBackward {
             to_contiguous(gamma.primitive().clone()),
             to_contiguous(beta.primitive().clone()),
         );
-        let (mean, variance) = statistics(p, xf.storage::<f32>());
+        let (mean, variance) = statistics(p, f32s(&xf));
         let inv_std = inverse_std(&variance, self.epsilon);
         let y = flex(
-            normalize(
-                p,
-                xf.storage::<f32>(),
-                &mean,
-                &inv_std,
-                gf.storage::<f32>(),
-                bf.storage::<f32>(),
-            ),
+            normalize(p, f32s(&xf), &mean, &inv_std, f32s(&gf), f32s(&bf)),
             &self.shape,
         );
         let out = match self
@@ -242,14 +235,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let (x_state, gamma_state, mean, inv_std) = ops.state;
         let x = to_contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let gamma = to_contiguous(checkpointer.retrieve_node_output::<FlexTensor>(gamma_state));
-        let (dx, dgamma, dbeta) = backward(
-            p,
-            x.storage::<f32>(),
-            dy.storage::<f32>(),
-            &mean,
-            &inv_std,
-            gamma.storage::<f32>(),
-        );
+        let (dx, dgamma, dbeta) = backward(p, f32s(&x), f32s(&dy), &mean, &inv_std, f32s(&gamma));
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, flex(dx, &self.shape));
         }

@@ -407,12 +407,20 @@ pub fn runs_kernels(x: &Tensor<4>) -> bool {
             || x.clone().try_into_primitive::<Flex>().is_ok())
 }
 
-/// A contiguous f32 copy of a flex tensor's elements (shared, not copied, when it is contiguous).
+/// A flex tensor whose elements lie in order in its buffer (shared, not copied, when they already
+/// do), so that [`f32s`] can read them.
 pub(crate) fn to_contiguous(t: FlexTensor) -> FlexTensor {
-    match t.is_contiguous() {
+    match t.as_slice::<f32>().is_some() {
         true => t,
         false => t.to_contiguous(),
     }
+}
+
+/// The elements of a tensor made by [`to_contiguous`], in order. Not the whole buffer: a view
+/// (a slice of a larger tensor) starts at an offset into it.
+pub(crate) fn f32s(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("a contiguous f32 tensor (made by to_contiguous)")
 }
 
 /// A contiguous f32 flex tensor of `shape` holding `data`.
@@ -449,7 +457,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         weight.try_into_primitive::<Flex>(),
     ) {
         let (xf, wf) = (to_contiguous(xf), to_contiguous(wf));
-        let y = forward(&g, xf.storage::<f32>(), wf.storage::<f32>());
+        let y = forward(&g, f32s(&xf), f32s(&wf));
         return Tensor::from_primitive::<Flex>(flex(y, &out_shape));
     }
     conv.forward(x)
@@ -468,10 +476,7 @@ impl ConvBackward {
         let g = self.geometry;
         let run = |x: &FlexTensor, w: &FlexTensor| {
             let (x, w) = (to_contiguous(x.clone()), to_contiguous(w.clone()));
-            flex(
-                forward(&g, x.storage::<f32>(), w.storage::<f32>()),
-                &out_shape,
-            )
+            flex(forward(&g, f32s(&x), f32s(&w)), &out_shape)
         };
         match self
             .prepare::<NoCheckpointing>([x.node(), weight.node()])
@@ -505,11 +510,11 @@ impl Backward<Flex, 2> for ConvBackward {
         let x = to_contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let w = to_contiguous(checkpointer.retrieve_node_output::<FlexTensor>(w_state));
         if let Some(node) = node_x {
-            let dx = backward_input(&g, w.storage::<f32>(), dy.storage::<f32>());
+            let dx = backward_input(&g, f32s(&w), f32s(&dy));
             grads.register::<Flex>(node.id, flex(dx, &[g.n, g.ci, g.h, g.w]));
         }
         if let Some(node) = node_w {
-            let dw = backward_weight(&g, x.storage::<f32>(), dy.storage::<f32>());
+            let dw = backward_weight(&g, f32s(&x), f32s(&dy));
             grads.register::<Flex>(node.id, flex(dw, &[g.co, g.ci, g.k, g.k]));
         }
     }

@@ -327,3 +327,22 @@ fn the_fused_batch_norm_matches_burns() {
         }
     }
 }
+
+/// A slice of a larger tensor (a view that starts at an offset into its buffer) is read from its
+/// offset, in training and in inference.
+#[test]
+fn a_view_into_a_larger_tensor_is_read_from_its_offset() {
+    let _seeded = seeded();
+    for device in [Device::flex(), Device::flex().autodiff()] {
+        device.seed(19);
+        let conv = layer(3, 4, 3, 1, &device);
+        let big = Tensor::<4>::random([5, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+        let x = big.slice([1..4]);
+        assert_close(
+            "a slice of the batch",
+            &values(conv::conv2d(&conv, x.clone())),
+            &values(conv.forward(x)),
+            1e-5,
+        );
+    }
+}
