@@ -337,7 +337,7 @@ fn a_view_into_a_larger_tensor_is_read_from_its_offset() {
         device.seed(19);
         let conv = layer(3, 4, 3, 1, &device);
         let big = Tensor::<4>::random([5, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device);
-        let x = big.slice([1..4]);
+        let x = big.narrow(0, 1, 3);
         assert_close(
             "a slice of the batch",
             &values(conv::conv2d(&conv, x.clone())),
