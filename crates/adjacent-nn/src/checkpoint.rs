@@ -41,9 +41,43 @@ pub fn save_weights(path: &Path, model: &Network) -> Result<(), NnError> {
         })
 }
 
+/// `model`'s weights and batch-norm statistics as the bytes of a safetensors file.
+pub fn weights_bytes(model: &Network) -> Result<Vec<u8>, NnError> {
+    let cannot = |e: String| NnError::InvalidSetting {
+        field: "weights".into(),
+        reason: format!("cannot serialize a network: {e}"),
+    };
+    let mut store = SafetensorsStore::from_bytes(None);
+    // As in `save_weights`: `valid` folds in the last step's batch-norm statistics.
+    model
+        .valid()
+        .save_into(&mut store)
+        .map_err(|e| cannot(e.to_string()))?;
+    store.get_bytes().map_err(|e| cannot(e.to_string()))
+}
+
 /// A network of architecture `arch` (described by the file `arch_source`) with the weights of the
 /// safetensors file `path`, on `device`; weights that do not fit the architecture are an error.
 pub fn load_weights(
+    path: &Path,
+    arch: &NetworkArch,
+    arch_source: &Path,
+    device: &Device,
+) -> Result<Network, NnError> {
+    let bytes = std::fs::read(path).map_err(|e| NnError::BadModel {
+        path: path.to_path_buf(),
+        reason: match e.kind() {
+            std::io::ErrorKind::NotFound => "missing".into(),
+            _ => format!("cannot read: {e}"),
+        },
+    })?;
+    network_from_bytes(bytes, path, arch, arch_source, device)
+}
+
+/// A network of architecture `arch` with the weights of a safetensors file's `bytes` (read from
+/// `path`, which errors name), on `device`.
+pub fn network_from_bytes(
+    bytes: Vec<u8>,
     path: &Path,
     arch: &NetworkArch,
     arch_source: &Path,
@@ -53,12 +87,9 @@ pub fn load_weights(
         path: path.to_path_buf(),
         reason,
     };
-    if !path.is_file() {
-        return Err(bad("missing".into()));
-    }
     let mut model = Network::new(arch, device);
     let result = model
-        .load_from(&mut SafetensorsStore::from_file(path))
+        .load_from(&mut SafetensorsStore::from_bytes(Some(bytes)))
         .map_err(|e| bad(format!("cannot load: {e}")))?;
     if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
         return Err(bad(format!(

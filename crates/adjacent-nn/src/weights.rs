@@ -11,7 +11,7 @@ use burn::tensor::Device;
 use safetensors::SafeTensors;
 use sha2::{Digest, Sha256};
 
-use crate::checkpoint::{load_weights, save_weights};
+use crate::checkpoint::{network_from_bytes, weights_bytes};
 use crate::error::NnError;
 use crate::net::Network;
 
@@ -85,10 +85,10 @@ impl FolderStore {
     }
 
     /// A file name in the folder that no other process or thread writes.
-    fn temporary(&self, suffix: &str) -> PathBuf {
+    fn temporary(&self) -> PathBuf {
         let n = TEMPORARY.fetch_add(1, Ordering::Relaxed);
         self.dir
-            .join(format!(".tmp-{}-{n}{suffix}", std::process::id()))
+            .join(format!(".tmp-{}-{n}.part", std::process::id()))
     }
 
     /// Whether a network is kept under `hash` (not checked).
@@ -123,7 +123,7 @@ impl FolderStore {
     /// Writes `bytes` to `path` through a temporary file and a rename, so that no process ever
     /// reads half a file under the final name.
     fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), NnError> {
-        let tmp = self.temporary(".part");
+        let tmp = self.temporary();
         std::fs::write(&tmp, bytes).map_err(NnError::io(&tmp))?;
         std::fs::rename(&tmp, path).map_err(NnError::io(path))
     }
@@ -144,26 +144,35 @@ fn check(files: &WeightFiles, hash: &WeightsHash, path: &Path) -> Result<(), NnE
     Ok(())
 }
 
-impl WeightStore for FolderStore {
-    fn put(&self, model: &Network, arch: &NetworkArch) -> Result<WeightsHash, NnError> {
-        let tmp = self.temporary(".safetensors");
-        let saved =
-            save_weights(&tmp, model).and_then(|()| std::fs::read(&tmp).map_err(NnError::io(&tmp)));
-        let _ = std::fs::remove_file(&tmp);
+impl FolderStore {
+    /// Keeps `model` (of architecture `arch`) and returns its hash and its files, for a store
+    /// that keeps a second copy elsewhere.
+    pub fn keep(
+        &self,
+        model: &Network,
+        arch: &NetworkArch,
+    ) -> Result<(WeightsHash, WeightFiles), NnError> {
         let files = WeightFiles {
-            weights: saved?,
+            weights: weights_bytes(model)?,
             arch: serde_json::to_string_pretty(arch).expect("an architecture serializes"),
         };
-        let hash = files.hash().map_err(|reason| NnError::BadModel {
-            path: tmp.clone(),
+        let hash = files.hash().map_err(|reason| NnError::InvalidSetting {
+            field: "weights".into(),
             reason,
         })?;
         self.import(&hash, &files)?;
-        Ok(hash)
+        Ok((hash, files))
+    }
+}
+
+impl WeightStore for FolderStore {
+    fn put(&self, model: &Network, arch: &NetworkArch) -> Result<WeightsHash, NnError> {
+        Ok(self.keep(model, arch)?.0)
     }
 
     fn get(&self, hash: &WeightsHash, device: &Device) -> Result<(Network, NetworkArch), NnError> {
         let (weights, arch_path) = self.paths(hash);
+        // The bytes checked against the hash are the bytes loaded.
         let files = self.export(hash)?;
         let arch: NetworkArch =
             serde_json::from_str(&files.arch).map_err(|e| NnError::BadModel {
@@ -174,7 +183,7 @@ impl WeightStore for FolderStore {
             path: arch_path.clone(),
             reason: e.to_string(),
         })?;
-        let model = load_weights(&weights, &arch, &arch_path, device)?;
+        let model = network_from_bytes(files.weights, &weights, &arch, &arch_path, device)?;
         Ok((model, arch))
     }
 }

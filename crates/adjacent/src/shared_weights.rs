@@ -41,8 +41,7 @@ fn storage_error(e: adjacent_store::StoreError) -> NnError {
 
 impl WeightStore for DatabaseWeights {
     fn put(&self, model: &Network, arch: &NetworkArch) -> Result<WeightsHash, NnError> {
-        let hash = self.cache.put(model, arch)?;
-        let files = self.cache.export(&hash)?;
+        let (hash, files) = self.cache.keep(model, arch)?;
         let weights = Weights {
             data: files.weights,
             arch: files.arch,
