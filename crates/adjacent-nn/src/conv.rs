@@ -60,6 +60,26 @@ impl Geometry {
         self.k == 1 && self.stride == 1 && self.pad == 0
     }
 
+    /// A buffer for one image's col matrix (empty for a pointwise convolution, which needs none).
+    fn col_buffer(&self) -> Vec<f32> {
+        let len = match self.is_pointwise() {
+            true => 0,
+            false => self.col_rows() * self.out_pixels(),
+        };
+        vec![0.0f32; len]
+    }
+
+    /// Image `x`'s col matrix: `x` itself for a pointwise convolution, else built in `buffer`.
+    fn col<'a>(&self, x: &'a [f32], buffer: &'a mut [f32]) -> &'a [f32] {
+        match self.is_pointwise() {
+            true => x,
+            false => {
+                im2col(self, x, buffer);
+                buffer
+            }
+        }
+    }
+
     fn in_len(&self) -> usize {
         self.ci * self.h * self.w
     }
@@ -217,16 +237,10 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     y.par_chunks_mut(chunk * g.out_len())
         .zip(x.par_chunks(chunk * g.in_len()))
         .for_each_init(
-            || vec![0.0f32; if g.is_pointwise() { 0 } else { rows * pixels }],
-            |col, (ys, xs)| {
+            || g.col_buffer(),
+            |buffer, (ys, xs)| {
                 for (yb, xb) in ys.chunks_mut(g.out_len()).zip(xs.chunks(g.in_len())) {
-                    let col: &[f32] = match g.is_pointwise() {
-                        true => xb,
-                        false => {
-                            im2col(g, xb, col);
-                            col
-                        }
-                    };
+                    let col = g.col(xb, buffer);
                     matmul(
                         g.co,
                         pixels,
@@ -252,34 +266,27 @@ pub fn backward_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     dx.par_chunks_mut(chunk * g.in_len())
         .zip(dy.par_chunks(chunk * g.out_len()))
         .for_each_init(
-            || vec![0.0f32; if g.is_pointwise() { 0 } else { rows * pixels }],
+            || g.col_buffer(),
             |col, (dxs, dys)| {
                 for (dxb, dyb) in dxs.chunks_mut(g.in_len()).zip(dys.chunks(g.out_len())) {
-                    // W^T [rows, co] x dY [co, pixels]
-                    match g.is_pointwise() {
-                        true => matmul(
+                    // W^T [rows, co] x dY [co, pixels]: the col matrix's gradient.
+                    let weight_t_dy = |dst: &mut [f32]| {
+                        matmul(
                             rows,
                             pixels,
                             g.co,
-                            dxb,
+                            dst,
                             false,
                             weight,
                             (1, rows),
                             dyb,
                             (pixels, 1),
-                        ),
+                        )
+                    };
+                    match g.is_pointwise() {
+                        true => weight_t_dy(dxb),
                         false => {
-                            matmul(
-                                rows,
-                                pixels,
-                                g.co,
-                                col,
-                                false,
-                                weight,
-                                (1, rows),
-                                dyb,
-                                (pixels, 1),
-                            );
+                            weight_t_dy(col);
                             col2im(g, col, dxb);
                         }
                     }
@@ -296,17 +303,11 @@ pub fn backward_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     x.par_chunks(chunk * g.in_len())
         .zip(dy.par_chunks(chunk * g.out_len()))
         .map_init(
-            || vec![0.0f32; if g.is_pointwise() { 0 } else { rows * pixels }],
-            |col, (xs, dys)| {
+            || g.col_buffer(),
+            |buffer, (xs, dys)| {
                 let mut dw = vec![0.0f32; g.co * rows];
                 for (xb, dyb) in xs.chunks(g.in_len()).zip(dys.chunks(g.out_len())) {
-                    let col: &[f32] = match g.is_pointwise() {
-                        true => xb,
-                        false => {
-                            im2col(g, xb, col);
-                            col
-                        }
-                    };
+                    let col = g.col(xb, buffer);
                     // dY [co, pixels] x col^T [pixels, rows]
                     matmul(
                         g.co,

@@ -36,6 +36,20 @@ fn layer(ci: usize, co: usize, k: usize, stride: usize, device: &Device) -> Conv
         .init(device)
 }
 
+/// The geometry of a square input `size` wide under `layer`'s padding (half the kernel).
+fn square(n: usize, ci: usize, size: usize, co: usize, k: usize, stride: usize) -> Geometry {
+    Geometry {
+        n,
+        ci,
+        h: size,
+        w: size,
+        co,
+        k,
+        stride,
+        pad: k / 2,
+    }
+}
+
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec().unwrap()
 }
@@ -94,16 +108,7 @@ fn the_forward_pass_matches_burn_and_a_direct_loop() {
         let burns = values(conv.forward(x.clone()));
         let what = format!("forward n={n} ci={ci} {size}x{size} co={co} k={k} s={stride}");
         assert_close(&what, &ours, &burns, 1e-5);
-        let g = Geometry {
-            n,
-            ci,
-            h: size,
-            w: size,
-            co,
-            k,
-            stride,
-            pad: k / 2,
-        };
+        let g = square(n, ci, size, co, k, stride);
         let loops = direct(&g, &values(x), &values(conv.weight.val()));
         assert_close(&what, &ours, &loops, 1e-5);
     }
@@ -141,7 +146,7 @@ fn both_gradients_match_burns_convolution() {
             conv::runs_kernels(&x),
             "the autodiff tensor must take adjacent's kernels"
         );
-        let out = (size + 2 * (k / 2) - k) / stride + 1;
+        let out = square(n, ci, size, co, k, stride).out_h();
         let r = Tensor::<4>::random([n, co, out, out], Distribution::Normal(0.0, 1.0), &device);
         let (dx, dw) = gradients(&conv, &x, &r, true);
         let (dx_burn, dw_burn) = gradients(&conv, &x, &r, false);
@@ -160,19 +165,10 @@ fn both_gradients_match_central_differences() {
     {
         let conv = layer(ci, co, k, stride, &device);
         let x = Tensor::<4>::random([n, ci, size, size], Distribution::Normal(0.0, 1.0), &device);
-        let out = (size + 2 * (k / 2) - k) / stride + 1;
+        let out = square(n, ci, size, co, k, stride).out_h();
         let r = Tensor::<4>::random([n, co, out, out], Distribution::Normal(0.0, 1.0), &device);
         let (dx, dw) = gradients(&conv, &x, &r, true);
-        let g = Geometry {
-            n,
-            ci,
-            h: size,
-            w: size,
-            co,
-            k,
-            stride,
-            pad: k / 2,
-        };
+        let g = square(n, ci, size, co, k, stride);
         let (xv, wv, rv) = (values(x), values(conv.weight.val()), values(r));
         // The loss in f64 from the direct loop, so that the differences are not float noise.
         let loss = |x: &[f32], w: &[f32]| -> f64 {
