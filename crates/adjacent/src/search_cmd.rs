@@ -422,10 +422,17 @@ pub fn run(args: SearchArgs) -> Result<()> {
     }
     start_network(&args, &config)?;
     let device = adjacent_nn::device(&args.device)?;
-    let start = start_of(&args)?;
-    let fresh = matches!(start, Start::New);
-    let result = search_into(&args, &config, stop, start, Devices::new(device));
-    if result.is_err() && fresh {
+    into_out_folder(&args, |start| {
+        search_into(&args, &config, stop, start, Devices::new(device))
+    })
+}
+
+/// Runs `search` into the search's folder, new or resumed (see [`start_of`]); after a new search
+/// that failed, removes what it created if nothing holds a result.
+pub fn into_out_folder(args: &SearchArgs, search: impl FnOnce(&Start) -> Result<()>) -> Result<()> {
+    let start = start_of(args)?;
+    let result = search(&start);
+    if result.is_err() && matches!(start, Start::New) {
         remove_unused_output(&args.out);
     }
     result
@@ -541,7 +548,7 @@ fn search_into(
     args: &SearchArgs,
     config: &SearchConfig,
     stop: Stop,
-    start: Start,
+    start: &Start,
     devices: Devices,
 ) -> Result<()> {
     let weights_dir = args.out.join("weights");
@@ -553,7 +560,7 @@ fn search_into(
         settings.horizon = search::horizon_flops(&evaluator, stop, &setup.adjacent_start());
     }
     // A study for the strategies that search (fixed trains one network: nothing to keep).
-    let (mut storage, mut make) = match (args.strategy, &start) {
+    let (mut storage, mut make) = match (args.strategy, start) {
         (SearchStrategy::Fixed, Start::Resume) => bail!(
             "{} holds a study; --strategy fixed trains into a new or empty folder",
             args.out.display()
@@ -562,7 +569,7 @@ fn search_into(
         _ => {
             // The strategy's settings are checked before a study is created for them.
             strategy_maker(&setup, &settings)?;
-            let (backend, info, recorded) = open_study(&settings, &start)?;
+            let (backend, info, recorded) = open_study(&settings, start)?;
             let make = strategy_maker(&setup, &recorded)?;
             // Workers on other machines see the database, not this folder: the networks go
             // there too (cached here).
@@ -808,9 +815,7 @@ fn search_into(
     }
 
     let delivered = setup.deliver(&mut outcome, &devices)?;
-    let best = outcome
-        .winner
-        .and_then(|id| outcome.run.records.iter().find(|r| r.id == id));
+    let best = outcome.winner_record();
     if let Some(d) = &delivered {
         let best_dir = args.out.join("best");
         setup.save(d, &best_dir)?;

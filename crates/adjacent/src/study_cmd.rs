@@ -24,8 +24,8 @@ use serde::Serialize;
 
 use crate::files::write_json;
 use crate::search_cmd::{
-    SearchArgs, SearchStrategy, Start, StudySettings, budget, open_study, print_trial,
-    remove_unused_output, setup, start_of, strategy_maker, study_settings,
+    SearchArgs, SearchStrategy, Start, StudySettings, budget, into_out_folder, open_study,
+    print_trial, setup, strategy_maker, study_settings,
 };
 use crate::shared_weights::DatabaseWeights;
 
@@ -144,13 +144,7 @@ pub fn table_search(args: &SearchArgs, config: &SearchConfig, stop: Stop) -> Res
     if !table.is_file() {
         bail!("--table {}: no such file", table.display());
     }
-    let start = start_of(args)?;
-    let fresh = matches!(start, Start::New);
-    let result = table_search_into(args, config, &start);
-    if result.is_err() && fresh {
-        remove_unused_output(&args.out);
-    }
-    result
+    into_out_folder(args, |start| table_search_into(args, config, start))
 }
 
 fn table_search_into(args: &SearchArgs, config: &SearchConfig, start: &Start) -> Result<()> {

@@ -145,6 +145,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The trial the search chose, as it was recorded.
+    pub fn winner_record(&self) -> Option<&TrialOf<GrownSpace>> {
+        self.winner
+            .and_then(|id| self.run.records.iter().find(|r| r.id == id))
+    }
+
     /// Compute of the whole search, final phase included.
     pub fn flops(&self) -> u64 {
         self.run.spent().flops + self.final_record.as_ref().map_or(0, |f| f.flops)

@@ -228,12 +228,10 @@ impl Setup {
         devices: &Devices,
     ) -> Result<Option<Delivered>, NnError> {
         let data = &self.search_data;
-        let chosen = outcome
-            .winner
-            .and_then(|id| outcome.run.records.iter().find(|r| r.id == id));
+        let final_model = outcome.final_model.take();
         let mut extra_flops = 0;
         let (model, arch, valid_acc, from_final, trial) =
-            match (outcome.final_model.take(), &outcome.final_record, chosen) {
+            match (final_model, &outcome.final_record, outcome.winner_record()) {
                 (Some(model), Some(record), _) => (
                     model,
                     record.arch.clone(),
