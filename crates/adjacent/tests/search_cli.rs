@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 
 use adjacent_core::network::NetworkArch;
-use common::{adjacent, fails};
+use common::{adjacent, fails, records, summary};
 use serde_json::Value;
 
 /// Tiny networks and budgets: the start network at width 4 (no random starts), two decisions of
@@ -50,14 +50,6 @@ fn search_with(dir: &Path, config: &str, out: &str, extra: &[&str]) -> std::proc
     ];
     args.extend_from_slice(extra);
     adjacent(&args)
-}
-
-fn records(out: &Path) -> Vec<Value> {
-    std::fs::read_to_string(out.join("trials.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]
@@ -306,10 +298,6 @@ min_epochs = 0.25
 eta = 3
 rungs = 3
 "#;
-
-fn summary(out: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
-}
 
 /// Forward FLOPs of a trial's network on one 28x28 image, by the cost model.
 fn forward(genotype: &Value) -> u64 {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use adjacent_core::space::SearchSpace;
 use adjacent_core::spaces::nb201::{Cell, Nb201Space};
 use adjacent_store::Backend;
-use common::{adjacent, fails};
+use common::{adjacent, fails, records, summary};
 use serde_json::Value;
 
 const TABLE: &str = concat!(
@@ -50,12 +50,23 @@ fn check(out: Output) -> Output {
     out
 }
 
-fn records(out: &Path) -> Vec<Value> {
-    std::fs::read_to_string(out.join("trials.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+/// The two searches recorded the same trials: id, network and validation accuracy.
+fn assert_same_trials(a: &Path, b: &Path) {
+    let trials = |out: &Path| {
+        let mut keys: Vec<_> = records(out)
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_u64(),
+                    t["genotype"].clone(),
+                    t["valid_acc"].clone(),
+                )
+            })
+            .collect();
+        keys.sort_by_key(|k| k.0);
+        keys
+    };
+    assert_eq!(trials(a), trials(b));
 }
 
 /// A table search of `trials` trials into `out`, with `extra` arguments.
@@ -295,21 +306,7 @@ fn a_killed_table_search_resumes_to_the_same_result() {
     assert!(!cut.join("summary.json").exists());
     let resumed = check(adjacent(&strs(&args(&cut))));
     assert!(String::from_utf8_lossy(&resumed.stdout).contains("60 trials"));
-    let key = |t: &Value| {
-        (
-            t["id"].as_u64(),
-            t["genotype"].clone(),
-            t["valid_acc"].clone(),
-        )
-    };
-    let mut a: Vec<_> = records(&whole).iter().map(key).collect();
-    let mut b: Vec<_> = records(&cut).iter().map(key).collect();
-    a.sort_by_key(|k| k.0);
-    b.sort_by_key(|k| k.0);
-    assert_eq!(a, b);
-    let summary = |out: &Path| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
-    };
+    assert_same_trials(&whole, &cut);
     assert_eq!(summary(&whole)["best_arch"], summary(&cut)["best_arch"]);
     // A finished search is not run again.
     let err = fails(&strs(&args(&cut)));
@@ -390,21 +387,7 @@ fn a_trained_search_killed_after_its_second_trial_resumes_to_the_same_result() {
         "{}",
         String::from_utf8_lossy(&resumed.stderr)
     );
-    let key = |t: &Value| {
-        (
-            t["id"].as_u64(),
-            t["genotype"].clone(),
-            t["valid_acc"].clone(),
-        )
-    };
-    let mut a: Vec<_> = records(&whole).iter().map(key).collect();
-    let mut b: Vec<_> = records(&cut).iter().map(key).collect();
-    a.sort_by_key(|k| k.0);
-    b.sort_by_key(|k| k.0);
-    assert_eq!(a, b);
-    let summary = |out: &Path| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
-    };
+    assert_same_trials(&whole, &cut);
     let (s, t) = (summary(&whole), summary(&cut));
     for field in ["arch", "valid_acc", "test_acc", "best_trial", "trials"] {
         assert_eq!(s[field], t[field], "{field}");

@@ -1,7 +1,10 @@
 // Shared by the CLI tests: run the binary, and run it expecting a clean failure.
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::process::{Command, Output};
+
+use serde_json::Value;
 
 pub fn adjacent(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_adjacent"))
@@ -18,4 +21,18 @@ pub fn fails(args: &[&str]) -> String {
     assert!(!out.status.success(), "{args:?} succeeded");
     assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
     stderr
+}
+
+/// The trial records of a search's `trials.jsonl`.
+pub fn records(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("trials.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A finished search's `summary.json`.
+pub fn summary(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
