@@ -3,11 +3,15 @@
 //! backend and on `Autodiff<flex>` with its own backward pass. On any other backend (`cuda`), or for
 //! a convolution these kernels do not cover, burn's own convolution runs.
 //!
-//! Every kernel works image by image in burn's NCHW layout, so nothing is transposed: the forward
-//! pass is `W [Co, Ci*K*K] x col [Ci*K*K, Ho*Wo]`, which is the output image in NCHW; the input
-//! gradient is `W^T x dY` scattered back (col2im); the weight gradient is `dY x col^T` summed over
-//! the images. A 1x1 convolution of stride 1 needs no col at all. Images are split among rayon's
-//! threads, each with its own buffers, and each matrix product runs on one thread.
+//! Every kernel works image by image in burn's NCHW layout. Each image is first copied into a
+//! zero-padded buffer (applying the ReLU that precedes every convolution of a cell, when fused), so
+//! that the gathers below need no bounds checks. The forward pass is
+//! `W [Co, Ci*K*K] x col [Ci*K*K, Ho*Wo]`, which is the output image in NCHW; the input gradient is
+//! `W^T x dY` scattered back (col2im); the weight gradient is `dY x row [Ho*Wo, Ci*K*K]`, summed
+//! over the images, where `row` is the col matrix transposed (built directly, im2row): the gemm
+//! crate runs that product 2-3x faster than `dY x col^T` at these shapes (BENCHMARKS.md). A 1x1
+//! convolution of stride 1 without ReLU reads its input as the col matrix. Images are split among
+//! rayon's threads, each with its own buffers, and each matrix product runs on one thread.
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -23,7 +27,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// The geometry of one convolution: input `[n, ci, h, w]`, weight `[co, ci, k, k]`, square stride
-/// and symmetric padding.
+/// and symmetric padding; with `relu`, the convolution reads `max(x, 0)` (the ReLU before it, fused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
     pub n: usize,
@@ -34,6 +38,7 @@ pub struct Geometry {
     pub k: usize,
     pub stride: usize,
     pub pad: usize,
+    pub relu: bool,
 }
 
 impl Geometry {
@@ -55,29 +60,25 @@ impl Geometry {
         self.out_h() * self.out_w()
     }
 
-    /// A 1x1 convolution of stride 1 without padding reads its input as the col matrix.
+    /// The distance between the rows of a built col matrix: the output pixels, rounded up and
+    /// then 64 bytes more, so that rows are never a multiple of 4 KiB apart. At 32x32 they were
+    /// (1024 floats), and the forward product, which reads col in place, ran at 20 G
+    /// multiply-adds/s against 35 with the rows 16 floats further apart (cache set conflicts).
+    fn col_ld(&self) -> usize {
+        self.out_pixels().next_multiple_of(16) + 16
+    }
+
+    /// A 1x1 convolution of stride 1 without padding: its (padded) input is its col matrix.
     fn is_pointwise(&self) -> bool {
         self.k == 1 && self.stride == 1 && self.pad == 0
     }
 
-    /// A buffer for one image's col matrix (empty for a pointwise convolution, which needs none).
-    fn col_buffer(&self) -> Vec<f32> {
-        let len = match self.is_pointwise() {
-            true => 0,
-            false => self.col_rows() * self.out_pixels(),
-        };
-        vec![0.0f32; len]
+    fn padded_h(&self) -> usize {
+        self.h + 2 * self.pad
     }
 
-    /// Image `x`'s col matrix: `x` itself for a pointwise convolution, else built in `buffer`.
-    fn col<'a>(&self, x: &'a [f32], buffer: &'a mut [f32]) -> &'a [f32] {
-        match self.is_pointwise() {
-            true => x,
-            false => {
-                im2col(self, x, buffer);
-                buffer
-            }
-        }
+    fn padded_w(&self) -> usize {
+        self.w + 2 * self.pad
     }
 
     fn in_len(&self) -> usize {
@@ -87,22 +88,75 @@ impl Geometry {
     fn out_len(&self) -> usize {
         self.co * self.out_pixels()
     }
+
+    /// One thread's buffers: a padded image and a col (or row) matrix.
+    fn scratch(&self) -> Scratch {
+        Scratch {
+            padded: vec![0.0f32; self.ci * self.padded_h() * self.padded_w()],
+            col: match self.is_pointwise() {
+                true => Vec::new(),
+                false => vec![0.0f32; self.col_rows() * self.col_ld()],
+            },
+        }
+    }
+
+    /// Image `x`'s col matrix `[ci*k*k, ho*wo]` and the distance between its rows: `x` itself for
+    /// a pointwise convolution without ReLU, else built in `scratch`.
+    fn col<'a>(&self, x: &'a [f32], scratch: &'a mut Scratch) -> (&'a [f32], usize) {
+        if self.is_pointwise() && !self.relu {
+            return (x, self.out_pixels());
+        }
+        let Scratch { padded, col } = scratch;
+        pad_image(self, x, padded);
+        if self.is_pointwise() {
+            return (padded, self.out_pixels());
+        }
+        im2col(self, padded, col);
+        (col, self.col_ld())
+    }
+
+    /// Image `x`'s row matrix `[ho*wo, ci*k*k]` (the col matrix transposed), built in `scratch`.
+    fn row<'a>(&self, x: &'a [f32], scratch: &'a mut Scratch) -> &'a [f32] {
+        let Scratch { padded, col } = scratch;
+        pad_image(self, x, padded);
+        let len = self.col_rows() * self.out_pixels();
+        if col.len() < len {
+            col.resize(len, 0.0);
+        }
+        let row = &mut col[..len];
+        // Specialized for the kernel sizes the networks use, so the inner copies unroll.
+        match self.k {
+            1 => im2row(self, padded, row, 1),
+            3 => im2row(self, padded, row, 3),
+            k => im2row(self, padded, row, k),
+        }
+        row
+    }
 }
 
-/// `dst[m, n] (+)= lhs[m, k] x rhs[k, n]`, every matrix given by its row and column strides.
+/// A thread's buffers for one image at a time.
+struct Scratch {
+    /// The image `[ci, h + 2 pad, w + 2 pad]`, zero-padded, with the ReLU applied if fused.
+    padded: Vec<f32>,
+    /// The col matrix (or its gradient, or the row matrix).
+    col: Vec<f32>,
+}
+
+/// `dst[m, n] (+)= lhs[m, k] x rhs[k, n]`: `dst` row by row `dst_rs` apart, the others given by
+/// their row and column strides.
 #[allow(clippy::too_many_arguments)]
 fn matmul(
     m: usize,
     n: usize,
     k: usize,
-    dst: &mut [f32],
+    (dst, dst_rs): (&mut [f32], usize),
     accumulate: bool,
     lhs: &[f32],
     (lhs_rs, lhs_cs): (usize, usize),
     rhs: &[f32],
     (rhs_rs, rhs_cs): (usize, usize),
 ) {
-    debug_assert!(dst.len() >= m * n);
+    debug_assert!(m == 0 || n == 0 || dst.len() >= (m - 1) * dst_rs + n);
     debug_assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
     debug_assert!(k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
     // SAFETY: the slices hold every element the strides reach (checked above in debug builds,
@@ -114,7 +168,7 @@ fn matmul(
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            dst_rs as isize,
             accumulate,
             lhs.as_ptr(),
             lhs_cs as isize,
@@ -132,49 +186,47 @@ fn matmul(
     }
 }
 
-/// The range of output columns `ow` whose input column `ow * stride - pad + kw` lies in `[0, w)`.
-fn valid_range(out: usize, w: usize, stride: usize, pad: usize, kw: usize) -> (usize, usize) {
-    // ow * stride + kw >= pad  and  ow * stride + kw < w + pad
-    let first = pad.saturating_sub(kw).div_ceil(stride);
-    let end = if w + pad > kw {
-        (w + pad - kw).div_ceil(stride).min(out)
-    } else {
-        0
-    };
-    (first.min(end), end)
+/// Copies one image `x [ci, h, w]` into the interior of `padded [ci, h + 2 pad, w + 2 pad]`
+/// (whose border it zeroes), through the ReLU if fused.
+fn pad_image(g: &Geometry, x: &[f32], padded: &mut [f32]) {
+    let (ph, pw) = (g.padded_h(), g.padded_w());
+    for (plane, src) in padded.chunks_mut(ph * pw).zip(x.chunks(g.h * g.w)) {
+        plane[..g.pad * pw].fill(0.0);
+        plane[(g.pad + g.h) * pw..].fill(0.0);
+        for (row, src) in plane[g.pad * pw..(g.pad + g.h) * pw]
+            .chunks_mut(pw)
+            .zip(src.chunks(g.w))
+        {
+            row[..g.pad].fill(0.0);
+            row[g.pad + g.w..].fill(0.0);
+            let inner = &mut row[g.pad..g.pad + g.w];
+            match g.relu {
+                true => inner
+                    .iter_mut()
+                    .zip(src)
+                    .for_each(|(d, &v)| *d = v.max(0.0)),
+                false => inner.copy_from_slice(src),
+            }
+        }
+    }
 }
 
-/// Fills `col [ci*k*k, ho*wo]` from one image `x [ci, h, w]`.
-fn im2col(g: &Geometry, x: &[f32], col: &mut [f32]) {
-    let (ho, wo) = (g.out_h(), g.out_w());
-    let pixels = ho * wo;
-    for c in 0..g.ci {
-        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+/// Fills `col [ci*k*k, ho*wo]` (rows `col_ld` apart) from one padded image.
+fn im2col(g: &Geometry, padded: &[f32], col: &mut [f32]) {
+    let (ho, wo, ph, pw) = (g.out_h(), g.out_w(), g.padded_h(), g.padded_w());
+    let mut rows = col.chunks_mut(g.col_ld());
+    for plane in padded.chunks(ph * pw) {
         for kh in 0..g.k {
             for kw in 0..g.k {
-                let row = (c * g.k + kh) * g.k + kw;
-                let dst = &mut col[row * pixels..(row + 1) * pixels];
-                let (first, end) = valid_range(wo, g.w, g.stride, g.pad, kw);
-                for oh in 0..ho {
-                    let out = &mut dst[oh * wo..(oh + 1) * wo];
-                    let ih = (oh * g.stride + kh) as isize - g.pad as isize;
-                    if ih < 0 || ih >= g.h as isize {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[ih as usize * g.w..(ih as usize + 1) * g.w];
-                    out[..first].fill(0.0);
-                    out[end..].fill(0.0);
-                    if first == end {
-                        continue;
-                    }
-                    if g.stride == 1 {
-                        let start = first + kw - g.pad;
-                        out[first..end].copy_from_slice(&src[start..start + end - first]);
-                    } else {
-                        for (ow, o) in out.iter_mut().enumerate().take(end).skip(first) {
-                            *o = src[ow * g.stride + kw - g.pad];
-                        }
+                let dst = rows.next().expect("col has ci*k*k rows");
+                for (oh, out) in dst[..ho * wo].chunks_mut(wo).enumerate() {
+                    let src = &plane[(oh * g.stride + kh) * pw + kw..];
+                    match g.stride {
+                        1 => out.copy_from_slice(&src[..wo]),
+                        s => out
+                            .iter_mut()
+                            .zip(src.iter().step_by(s))
+                            .for_each(|(o, &v)| *o = v),
                     }
                 }
             }
@@ -182,43 +234,71 @@ fn im2col(g: &Geometry, x: &[f32], col: &mut [f32]) {
     }
 }
 
-/// Adds `col [ci*k*k, ho*wo]` back into one image's gradient `dx [ci, h, w]` (which it zeroes
-/// first): the adjoint of [`im2col`].
-fn col2im(g: &Geometry, col: &[f32], dx: &mut [f32]) {
-    dx.fill(0.0);
-    let (ho, wo) = (g.out_h(), g.out_w());
-    let pixels = ho * wo;
-    for c in 0..g.ci {
-        let plane = &mut dx[c * g.h * g.w..(c + 1) * g.h * g.w];
+/// Fills `row [ho*wo, ci*k*k]` (the col matrix transposed) from one padded image; `k` is the
+/// geometry's kernel size, passed as a constant by the caller so that the copies unroll.
+#[inline(always)]
+fn im2row(g: &Geometry, padded: &[f32], row: &mut [f32], k: usize) {
+    let (wo, ph, pw, rows) = (g.out_w(), g.padded_h(), g.padded_w(), g.col_rows());
+    for (p, dst) in row.chunks_mut(rows).enumerate() {
+        let (oh, ow) = (p / wo, p % wo);
+        let corner = oh * g.stride * pw + ow * g.stride;
+        for (c, dst) in dst.chunks_mut(k * k).enumerate() {
+            let plane = &padded[c * ph * pw + corner..];
+            for kh in 0..k {
+                dst[kh * k..(kh + 1) * k].copy_from_slice(&plane[kh * pw..kh * pw + k]);
+            }
+        }
+    }
+}
+
+/// Adds `col [ci*k*k, ho*wo]` (rows `col_ld` apart) into `padded [ci, h + 2 pad, w + 2 pad]`
+/// (which it zeroes first): the adjoint of [`im2col`].
+fn col2im(g: &Geometry, col: &[f32], padded: &mut [f32]) {
+    padded.fill(0.0);
+    let (ho, wo, ph, pw) = (g.out_h(), g.out_w(), g.padded_h(), g.padded_w());
+    let mut rows = col.chunks(g.col_ld());
+    for plane in padded.chunks_mut(ph * pw) {
         for kh in 0..g.k {
             for kw in 0..g.k {
-                let row = (c * g.k + kh) * g.k + kw;
-                let src = &col[row * pixels..(row + 1) * pixels];
-                let (first, end) = valid_range(wo, g.w, g.stride, g.pad, kw);
-                for oh in 0..ho {
-                    let ih = (oh * g.stride + kh) as isize - g.pad as isize;
-                    if ih < 0 || ih >= g.h as isize {
-                        continue;
-                    }
-                    let dst = &mut plane[ih as usize * g.w..(ih as usize + 1) * g.w];
-                    let s = &src[oh * wo..(oh + 1) * wo];
-                    if first == end {
-                        continue;
-                    }
-                    if g.stride == 1 {
-                        let start = first + kw - g.pad;
-                        for (d, v) in dst[start..start + end - first]
+                let src = rows.next().expect("col has ci*k*k rows");
+                for (oh, s) in src[..ho * wo].chunks(wo).enumerate() {
+                    let dst = &mut plane[(oh * g.stride + kh) * pw + kw..];
+                    match g.stride {
+                        // Apart so that the adds vectorize (a runtime step keeps them scalar).
+                        1 => dst[..wo].iter_mut().zip(s).for_each(|(d, v)| *d += v),
+                        step => dst
                             .iter_mut()
-                            .zip(&s[first..end])
-                        {
-                            *d += v;
-                        }
-                    } else {
-                        for (ow, v) in s.iter().enumerate().take(end).skip(first) {
-                            dst[ow * g.stride + kw - g.pad] += v;
-                        }
+                            .step_by(step)
+                            .zip(s)
+                            .for_each(|(d, v)| *d += v),
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The input gradient of one image from the gradient of its padded copy: the interior, and zero
+/// where the fused ReLU cut the input (`x <= 0`).
+fn unpad_gradient(g: &Geometry, padded: &[f32], x: &[f32], dx: &mut [f32]) {
+    let (ph, pw) = (g.padded_h(), g.padded_w());
+    for ((plane, dst), src) in padded
+        .chunks(ph * pw)
+        .zip(dx.chunks_mut(g.h * g.w))
+        .zip(x.chunks(g.h * g.w))
+    {
+        for ((row, d), xs) in plane[g.pad * pw..]
+            .chunks(pw)
+            .zip(dst.chunks_mut(g.w))
+            .zip(src.chunks(g.w))
+        {
+            let inner = &row[g.pad..g.pad + g.w];
+            match g.relu {
+                true => d
+                    .iter_mut()
+                    .zip(inner.iter().zip(xs))
+                    .for_each(|(d, (&v, &x))| *d = if x > 0.0 { v } else { 0.0 }),
+                false => d.copy_from_slice(inner),
             }
         }
     }
@@ -237,20 +317,20 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     y.par_chunks_mut(chunk * g.out_len())
         .zip(x.par_chunks(chunk * g.in_len()))
         .for_each_init(
-            || g.col_buffer(),
-            |buffer, (ys, xs)| {
+            || g.scratch(),
+            |scratch, (ys, xs)| {
                 for (yb, xb) in ys.chunks_mut(g.out_len()).zip(xs.chunks(g.in_len())) {
-                    let col = g.col(xb, buffer);
+                    let (col, ld) = g.col(xb, scratch);
                     matmul(
                         g.co,
                         pixels,
                         rows,
-                        yb,
+                        (yb, pixels),
                         false,
                         weight,
                         (rows, 1),
                         col,
-                        (pixels, 1),
+                        (ld, 1),
                     );
                 }
             },
@@ -258,24 +338,30 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     y
 }
 
-/// The input gradient `dx [n, ci, h, w]` of the output gradient `dy [n, co, ho, wo]`.
-pub fn backward_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
+/// The input gradient `dx [n, ci, h, w]` of the output gradient `dy [n, co, ho, wo]`; `x` is the
+/// input (read only where the ReLU is fused, for its mask).
+pub fn backward_input(g: &Geometry, x: &[f32], weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let (rows, pixels) = (g.col_rows(), g.out_pixels());
     let mut dx = vec![0.0f32; g.n * g.in_len()];
     let chunk = IMAGES_PER_TASK;
     dx.par_chunks_mut(chunk * g.in_len())
         .zip(dy.par_chunks(chunk * g.out_len()))
+        .zip(x.par_chunks(chunk * g.in_len()))
         .for_each_init(
-            || g.col_buffer(),
-            |col, (dxs, dys)| {
-                for (dxb, dyb) in dxs.chunks_mut(g.in_len()).zip(dys.chunks(g.out_len())) {
+            || g.scratch(),
+            |scratch, ((dxs, dys), xs)| {
+                let images = dxs
+                    .chunks_mut(g.in_len())
+                    .zip(dys.chunks(g.out_len()))
+                    .zip(xs.chunks(g.in_len()));
+                for ((dxb, dyb), xb) in images {
                     // W^T [rows, co] x dY [co, pixels]: the col matrix's gradient.
-                    let weight_t_dy = |dst: &mut [f32]| {
+                    let weight_t_dy = |dst: &mut [f32], ld: usize| {
                         matmul(
                             rows,
                             pixels,
                             g.co,
-                            dst,
+                            (dst, ld),
                             false,
                             weight,
                             (1, rows),
@@ -284,10 +370,20 @@ pub fn backward_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
                         )
                     };
                     match g.is_pointwise() {
-                        true => weight_t_dy(dxb),
+                        // The col matrix is the image itself: its gradient is the input's.
+                        true => {
+                            weight_t_dy(dxb, pixels);
+                            if g.relu {
+                                dxb.iter_mut()
+                                    .zip(xb)
+                                    .filter(|(_, x)| **x <= 0.0)
+                                    .for_each(|(d, _)| *d = 0.0);
+                            }
+                        }
                         false => {
-                            weight_t_dy(col);
-                            col2im(g, col, dxb);
+                            weight_t_dy(&mut scratch.col, g.col_ld());
+                            col2im(g, &scratch.col, &mut scratch.padded);
+                            unpad_gradient(g, &scratch.padded, xb, dxb);
                         }
                     }
                 }
@@ -296,29 +392,29 @@ pub fn backward_input(g: &Geometry, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     dx
 }
 
-/// The weight gradient `dw [co, ci, k, k]`: the sum over images of `dY x col^T`.
+/// The weight gradient `dw [co, ci, k, k]`: the sum over images of `dY x row`.
 pub fn backward_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (rows, pixels) = (g.col_rows(), g.out_pixels());
     let chunk = IMAGES_PER_TASK;
     x.par_chunks(chunk * g.in_len())
         .zip(dy.par_chunks(chunk * g.out_len()))
         .map_init(
-            || g.col_buffer(),
-            |buffer, (xs, dys)| {
+            || g.scratch(),
+            |scratch, (xs, dys)| {
                 let mut dw = vec![0.0f32; g.co * rows];
                 for (xb, dyb) in xs.chunks(g.in_len()).zip(dys.chunks(g.out_len())) {
-                    let col = g.col(xb, buffer);
-                    // dY [co, pixels] x col^T [pixels, rows]
+                    let row = g.row(xb, scratch);
+                    // dY [co, pixels] x row [pixels, rows]
                     matmul(
                         g.co,
                         rows,
                         pixels,
-                        &mut dw,
+                        (&mut dw, rows),
                         true,
                         dyb,
                         (pixels, 1),
-                        col,
-                        (1, pixels),
+                        row,
+                        (rows, 1),
                     );
                 }
                 dw
@@ -336,7 +432,7 @@ pub fn backward_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
 
 /// The geometry of `conv` on input of shape `dims`, if these kernels cover it (no bias, no
 /// dilation, no groups, a square kernel, square stride and symmetric padding).
-fn geometry(conv: &Conv2d, dims: [usize; 4]) -> Option<Geometry> {
+fn geometry(conv: &Conv2d, dims: [usize; 4], relu: bool) -> Option<Geometry> {
     let [k, kw] = conv.kernel_size;
     let [stride, stride_w] = conv.stride;
     let pad = match conv.padding {
@@ -367,6 +463,7 @@ fn geometry(conv: &Conv2d, dims: [usize; 4]) -> Option<Geometry> {
         k,
         stride,
         pad,
+        relu,
     })
 }
 
@@ -398,7 +495,7 @@ pub(crate) fn enabled() -> bool {
 
 /// Whether these kernels cover `conv` on `x`'s shape (elsewhere burn's convolution runs).
 pub fn covers(conv: &Conv2d, x: &Tensor<4>) -> bool {
-    geometry(conv, x.dims()).is_some()
+    geometry(conv, x.dims(), false).is_some()
 }
 
 /// Whether `x` lives where these kernels run: f32 on flex, with or without autodiff.
@@ -436,11 +533,25 @@ pub(crate) fn flex(data: Vec<f32>, shape: &[usize]) -> FlexTensor {
 /// The output of `conv` on `x`, through these kernels where they apply (f32 on flex, with or
 /// without autodiff), through burn's convolution otherwise.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let Some(g) = geometry(conv, x.dims()).filter(|_| enabled()) else {
-        return conv.forward(x);
+    convolve(conv, x, false)
+}
+
+/// `conv` of `relu(x)`, the ReLU fused into the convolution where these kernels apply: it costs
+/// no pass over the activation and no tensor of its own, forward or backward.
+pub fn relu_conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    convolve(conv, x, true)
+}
+
+fn convolve(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    let burns = |x: Tensor<4>| match relu {
+        true => conv.forward(burn::tensor::activation::relu(x)),
+        false => conv.forward(x),
+    };
+    let Some(g) = geometry(conv, x.dims(), relu).filter(|_| enabled()) else {
+        return burns(x);
     };
     if x.dtype() != DType::F32 {
-        return conv.forward(x);
+        return burns(x);
     }
     let weight = conv.weight.val();
     let out_shape = [g.n, g.co, g.out_h(), g.out_w()];
@@ -461,7 +572,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         let y = forward(&g, f32s(&xf), f32s(&wf));
         return Tensor::from_primitive::<Flex>(flex(y, &out_shape));
     }
-    conv.forward(x)
+    burns(x)
 }
 
 /// The autodiff operation: its backward pass computes both gradients with the kernels above.
@@ -511,7 +622,7 @@ impl Backward<Flex, 2> for ConvBackward {
         let x = to_contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let w = to_contiguous(checkpointer.retrieve_node_output::<FlexTensor>(w_state));
         if let Some(node) = node_x {
-            let dx = backward_input(&g, f32s(&w), f32s(&dy));
+            let dx = backward_input(&g, f32s(&x), f32s(&w), f32s(&dy));
             grads.register::<Flex>(node.id, flex(dx, &[g.n, g.ci, g.h, g.w]));
         }
         if let Some(node) = node_w {

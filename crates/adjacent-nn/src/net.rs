@@ -33,7 +33,7 @@ impl ReluConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        batch_norm(&self.bn, conv::conv2d(&self.conv, relu(x)))
+        batch_norm(&self.bn, conv::relu_conv2d(&self.conv, x))
     }
 }
 

@@ -8,7 +8,7 @@ use burn::module::Param;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use burn::tensor::{Distribution, activation};
 use common::seeded;
 
 /// (batch, channels in, size, channels out, kernel, stride): the stem (1 and 3 channels in), the
@@ -47,6 +47,7 @@ fn square(n: usize, ci: usize, size: usize, co: usize, k: usize, stride: usize) 
         k,
         stride,
         pad: k / 2,
+        relu: false,
     }
 }
 
@@ -100,31 +101,50 @@ fn the_forward_pass_matches_burn_and_a_direct_loop() {
     let _seeded = seeded();
     let device = Device::flex();
     device.seed(3);
-    for (n, ci, size, co, k, stride) in SHAPES {
+    for ((n, ci, size, co, k, stride), relu) in SHAPES.into_iter().flat_map(with_and_without_relu) {
         let conv = layer(ci, co, k, stride, &device);
         let x = Tensor::<4>::random([n, ci, size, size], Distribution::Normal(0.0, 1.0), &device);
         assert!(conv::covers(&conv, &x), "{n} {ci} {size} {co} {k} {stride}");
-        let ours = values(conv::conv2d(&conv, x.clone()));
-        let burns = values(conv.forward(x.clone()));
-        let what = format!("forward n={n} ci={ci} {size}x{size} co={co} k={k} s={stride}");
+        let (ours, input) = match relu {
+            true => (conv::relu_conv2d(&conv, x.clone()), activation::relu(x)),
+            false => (conv::conv2d(&conv, x.clone()), x),
+        };
+        let ours = values(ours);
+        let burns = values(conv.forward(input.clone()));
+        let what =
+            format!("forward n={n} ci={ci} {size}x{size} co={co} k={k} s={stride} relu={relu}");
         assert_close(&what, &ours, &burns, 1e-5);
         let g = square(n, ci, size, co, k, stride);
-        let loops = direct(&g, &values(x), &values(conv.weight.val()));
+        let loops = direct(&g, &values(input), &values(conv.weight.val()));
         assert_close(&what, &ours, &loops, 1e-5);
     }
 }
 
-/// The gradients of `sum(conv(x) * r)` with respect to x and the weight.
-fn gradients(conv: &Conv2d, x: &Tensor<4>, r: &Tensor<4>, ours: bool) -> (Vec<f32>, Vec<f32>) {
+/// Each shape once as a plain convolution and once with the ReLU before it fused.
+fn with_and_without_relu<T: Copy>(shape: T) -> [(T, bool); 2] {
+    [(shape, false), (shape, true)]
+}
+
+/// The gradients of `sum(conv(x) * r)` (of `conv(relu(x))` with `relu`) with respect to x and the
+/// weight.
+fn gradients(
+    conv: &Conv2d,
+    x: &Tensor<4>,
+    r: &Tensor<4>,
+    ours: bool,
+    relu: bool,
+) -> (Vec<f32>, Vec<f32>) {
     let x = x.clone().require_grad();
     let weight = conv.weight.val().require_grad();
     let layer = Conv2d {
         weight: Param::from_tensor(weight.clone()),
         ..conv.clone()
     };
-    let y = match ours {
-        true => conv::conv2d(&layer, x.clone()),
-        false => layer.forward(x.clone()),
+    let y = match (ours, relu) {
+        (true, false) => conv::conv2d(&layer, x.clone()),
+        (true, true) => conv::relu_conv2d(&layer, x.clone()),
+        (false, false) => layer.forward(x.clone()),
+        (false, true) => layer.forward(activation::relu(x.clone())),
     };
     let grads = (y * r.clone()).sum().backward();
     (
@@ -138,7 +158,7 @@ fn both_gradients_match_burns_convolution() {
     let _seeded = seeded();
     let device = Device::flex().autodiff();
     device.seed(5);
-    for (n, ci, size, co, k, stride) in SHAPES {
+    for ((n, ci, size, co, k, stride), relu) in SHAPES.into_iter().flat_map(with_and_without_relu) {
         let conv = layer(ci, co, k, stride, &device);
         let x = Tensor::<4>::random([n, ci, size, size], Distribution::Normal(0.0, 1.0), &device);
         assert!(conv::covers(&conv, &x));
@@ -148,9 +168,9 @@ fn both_gradients_match_burns_convolution() {
         );
         let out = square(n, ci, size, co, k, stride).out_h();
         let r = Tensor::<4>::random([n, co, out, out], Distribution::Normal(0.0, 1.0), &device);
-        let (dx, dw) = gradients(&conv, &x, &r, true);
-        let (dx_burn, dw_burn) = gradients(&conv, &x, &r, false);
-        let what = format!("n={n} ci={ci} {size}x{size} co={co} k={k} s={stride}");
+        let (dx, dw) = gradients(&conv, &x, &r, true, relu);
+        let (dx_burn, dw_burn) = gradients(&conv, &x, &r, false, relu);
+        let what = format!("n={n} ci={ci} {size}x{size} co={co} k={k} s={stride} relu={relu}");
         assert_close(&format!("input gradient {what}"), &dx, &dx_burn, 1e-4);
         assert_close(&format!("weight gradient {what}"), &dw, &dw_burn, 1e-4);
     }
@@ -167,7 +187,7 @@ fn both_gradients_match_central_differences() {
         let x = Tensor::<4>::random([n, ci, size, size], Distribution::Normal(0.0, 1.0), &device);
         let out = square(n, ci, size, co, k, stride).out_h();
         let r = Tensor::<4>::random([n, co, out, out], Distribution::Normal(0.0, 1.0), &device);
-        let (dx, dw) = gradients(&conv, &x, &r, true);
+        let (dx, dw) = gradients(&conv, &x, &r, true, false);
         let g = square(n, ci, size, co, k, stride);
         let (xv, wv, rv) = (values(x), values(conv.weight.val()), values(r));
         // The loss in f64 from the direct loop, so that the differences are not float noise.
@@ -263,7 +283,7 @@ fn training_with_the_kernels_is_reproducible() {
         let conv = layer(8, 16, 3, 1, &device);
         let x = Tensor::<4>::random([40, 8, 12, 12], Distribution::Normal(0.0, 1.0), &device);
         let r = Tensor::<4>::random([40, 16, 12, 12], Distribution::Normal(0.0, 1.0), &device);
-        gradients(&conv, &x, &r, true)
+        gradients(&conv, &x, &r, true, true)
     };
     // Bit for bit: the weight gradient sums its parts in a fixed order.
     assert_eq!(run(), run());
