@@ -32,6 +32,10 @@ pub enum NnError {
     #[error("{part}: {error}")]
     Config { part: String, error: Box<NnError> },
 
+    /// A one-shot search whose loss stopped being a number.
+    #[error("the search diverged in epoch {epoch}: loss {loss} (try a lower learning rate)")]
+    Diverged { epoch: usize, loss: f64 },
+
     #[error(transparent)]
     Core(#[from] adjacent_core::CoreError),
 }

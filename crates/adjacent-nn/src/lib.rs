@@ -6,6 +6,7 @@ pub mod conv;
 pub mod data;
 pub mod error;
 pub mod net;
+pub mod oneshot;
 pub mod search;
 pub mod train;
 pub mod transfer;

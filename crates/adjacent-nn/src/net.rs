@@ -45,6 +45,16 @@ pub struct Zero;
 #[derive(Module, Debug, Default)]
 pub struct Skip;
 
+/// The `avg_pool_3x3` operation, as in the benchmark: stride 1, padding 1, padded zeros not
+/// counted.
+pub fn cell_pool() -> AvgPool2d {
+    AvgPool2dConfig::new([3, 3])
+        .with_strides([1, 1])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_count_include_pad(false)
+        .init()
+}
+
 /// One edge of a cell.
 // burn has no Module for Box, so the conv variant stays inline; a cell has only six edges.
 #[allow(clippy::large_enum_variant)]
@@ -63,14 +73,7 @@ impl Edge {
             Op::SkipConnect => Edge::Skip(Skip),
             Op::NorConv1x1 => Edge::Conv(ReluConvBn::new(channels, channels, 1, 1, device)),
             Op::NorConv3x3 => Edge::Conv(ReluConvBn::new(channels, channels, 3, 1, device)),
-            // As in the benchmark: stride 1, padding 1, padded zeros not counted.
-            Op::AvgPool3x3 => Edge::Pool(
-                AvgPool2dConfig::new([3, 3])
-                    .with_strides([1, 1])
-                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                    .with_count_include_pad(false)
-                    .init(),
-            ),
+            Op::AvgPool3x3 => Edge::Pool(cell_pool()),
         }
     }
 
@@ -204,16 +207,48 @@ impl Network {
 
     /// Logits for a batch of images `[batch, channels, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = batch_norm(&self.stem_bn, conv::conv2d(&self.stem_conv, images));
-        for (s, cells) in self.stages.iter().enumerate() {
+        Skeleton {
+            stem_conv: &self.stem_conv,
+            stem_bn: &self.stem_bn,
+            reductions: &self.reductions,
+            head_bn: &self.head_bn,
+            classifier: &self.classifier,
+        }
+        .forward(images, self.stages.len(), |s, mut x| {
+            for cell in &self.stages[s] {
+                x = cell.forward(x);
+            }
+            x
+        })
+    }
+}
+
+/// The skeleton around the cells (stem, reductions between the stages, head), borrowed from a
+/// network or a supernet.
+pub(crate) struct Skeleton<'a> {
+    pub stem_conv: &'a Conv2d,
+    pub stem_bn: &'a BatchNorm,
+    pub reductions: &'a [Reduction],
+    pub head_bn: &'a BatchNorm,
+    pub classifier: &'a Linear,
+}
+
+impl Skeleton<'_> {
+    /// Logits for `images`, with `stage(s, x)` running the cells of stage `s` of `stages`.
+    pub fn forward(
+        &self,
+        images: Tensor<4>,
+        stages: usize,
+        mut stage: impl FnMut(usize, Tensor<4>) -> Tensor<4>,
+    ) -> Tensor<2> {
+        let mut x = batch_norm(self.stem_bn, conv::conv2d(self.stem_conv, images));
+        for s in 0..stages {
             if s > 0 {
                 x = self.reductions[s - 1].forward(x);
             }
-            for cell in cells {
-                x = cell.forward(x);
-            }
+            x = stage(s, x);
         }
-        let x = relu(batch_norm(&self.head_bn, x));
+        let x = relu(batch_norm(self.head_bn, x));
         let [batch, channels, _, _] = x.dims();
         let pooled = x.mean_dim(3).mean_dim(2).reshape([batch, channels]);
         self.classifier.forward(pooled)

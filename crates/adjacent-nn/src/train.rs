@@ -223,12 +223,17 @@ impl ModuleVisitor for ScaleGrads<'_> {
     }
 }
 
-/// Scales the gradients so that their global L2 norm is at most `max_norm` (PyTorch's
-/// `clip_grad_norm_`); returns the norm before clipping.
-pub fn clip_global_norm(model: &Network, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+/// The global L2 norm of `model`'s parameters' gradients.
+pub fn grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
     let mut norm = GradNormSq { grads, sum: 0.0 };
     model.visit(&mut norm);
-    let total = norm.sum.sqrt();
+    norm.sum.sqrt()
+}
+
+/// Scales the gradients so that their global L2 norm is at most `max_norm` (PyTorch's
+/// `clip_grad_norm_`); returns the norm before clipping.
+pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+    let total = grad_norm(model, grads);
     if total > max_norm {
         model.visit(&mut ScaleGrads {
             grads,
