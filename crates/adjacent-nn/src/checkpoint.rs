@@ -29,6 +29,11 @@ pub struct ModelCard {
 
 /// Writes `model`'s weights and batch-norm statistics to the safetensors file `path`.
 pub fn save_weights(path: &Path, model: &Network) -> Result<(), NnError> {
+    save_module(path, model)
+}
+
+/// Writes any module's weights and batch-norm statistics to the safetensors file `path`.
+pub fn save_module<M: Module>(path: &Path, model: &M) -> Result<(), NnError> {
     let mut store = SafetensorsStore::from_file(path).overwrite(true);
     // `valid` first folds the batch-norm statistics of the last step (burn keeps them pending, per
     // thread) into the values that are written; without it the file lags one step behind.

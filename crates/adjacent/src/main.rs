@@ -2,6 +2,7 @@
 
 mod bench_cmd;
 mod files;
+mod oneshot_cmd;
 mod plot;
 mod report_cmd;
 mod search_cmd;
@@ -34,6 +35,9 @@ enum Command {
     Study(study_cmd::StudyArgs),
     /// Compare finished searches: a table of winners and a plot of accuracy against images.
     Report(report_cmd::ReportArgs),
+    /// One-shot search over the NAS-Bench-201 cell space: DARTS, GDAS, SPOS, RSWS or ENAS on a
+    /// supernet whose candidates share weights.
+    Oneshot(oneshot_cmd::OneShotArgs),
     /// Train one architecture on real images and save the model.
     Train(train_cmd::TrainArgs),
     /// Score a saved model on a data set's test images.
@@ -48,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Worker(args) => study_cmd::run_worker(args),
         Command::Study(args) => study_cmd::run_study(args),
         Command::Report(args) => report_cmd::run(args),
+        Command::Oneshot(args) => oneshot_cmd::run(args),
         Command::Train(args) => train_cmd::run_train(args),
         Command::Eval(args) => train_cmd::run_eval(args),
     };

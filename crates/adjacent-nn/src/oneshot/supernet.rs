@@ -245,3 +245,48 @@ impl Supernet {
         })
     }
 }
+
+/// About how many bytes a training step of the supernet holds at its peak: the activations the
+/// backward pass keeps (a weighted forward keeps every operation's output, about 64 activations a
+/// cell; a single path about 16), the parameters with their gradients and momentum, and the
+/// second-order method's extra copies of both. An estimate for refusing a supernet that cannot
+/// fit, not a measurement; `result.json` reports the measured peak.
+pub fn memory_estimate(
+    method: super::MethodKind,
+    channels: usize,
+    cells: usize,
+    batch: usize,
+    [input_channels, height, width]: [usize; 3],
+) -> u64 {
+    use super::MethodKind::*;
+    let per_cell = match method {
+        Darts | Darts2 => 64,
+        Gdas | Spos | Rsws | Enas => 16,
+    };
+    let mut floats = 0u64;
+    let (mut c, mut h, mut w) = (channels as u64, height as u64, width as u64);
+    for stage in 0..3 {
+        if stage > 0 {
+            (c, h, w) = (2 * c, h.div_ceil(2), w.div_ceil(2));
+        }
+        // The cells, and about ten activations of a reduction block or the stem.
+        floats += (cells as u64 * per_cell + 10) * c * h * w;
+    }
+    floats += (input_channels as u64) * height as u64 * width as u64;
+    let activations = floats * batch as u64 * 4;
+    // Parameters: per cell six 1x1 and six 3x3 convolutions (c*c*10 per edge), three copies
+    // (values, gradients, momentum).
+    let params: u64 = (0..3)
+        .map(|s| {
+            let c = (channels as u64) << s;
+            cells as u64 * 6 * 10 * c * c
+        })
+        .sum::<u64>()
+        * 4
+        * 3;
+    match method {
+        // The unrolled weights and the two probes, and their graphs.
+        Darts2 => 2 * activations + 3 * params,
+        _ => activations + params,
+    }
+}
