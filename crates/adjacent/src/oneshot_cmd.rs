@@ -138,21 +138,21 @@ pub fn run(args: OneShotArgs) -> Result<()> {
         config.batch,
         resolution,
     );
-    if let Some(available) = proc_kb("/proc/meminfo", "MemAvailable:") {
-        if estimate > available {
-            bail!(
-                "the {} supernet (C={}, N={}, batch {}, {}x{}x{}) needs about {:.1} GiB; this machine has {:.1} GiB available: lower --batch, --channels or --cells",
-                method.name(),
-                config.channels,
-                config.cells,
-                config.batch,
-                resolution[0],
-                resolution[1],
-                resolution[2],
-                gib(estimate),
-                gib(available)
-            );
-        }
+    if let Some(available) = proc_kb("/proc/meminfo", "MemAvailable:")
+        && estimate > available
+    {
+        bail!(
+            "the {} supernet (C={}, N={}, batch {}, {}x{}x{}) needs about {:.1} GiB; this machine has {:.1} GiB available: lower --batch, --channels or --cells",
+            method.name(),
+            config.channels,
+            config.cells,
+            config.batch,
+            resolution[0],
+            resolution[1],
+            resolution[2],
+            gib(estimate),
+            gib(available)
+        );
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
