@@ -9,7 +9,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 use burn::tensor::{Distribution, activation};
-use common::seeded;
+use common::{assert_close, seeded, values};
 
 /// (batch, channels in, size, channels out, kernel, stride): the stem (1 and 3 channels in), the
 /// cells' 3x3 and 1x1 convolutions, the reductions' strided 3x3 and their 1x1 shortcuts, odd
@@ -48,21 +48,6 @@ fn square(n: usize, ci: usize, size: usize, co: usize, k: usize, stride: usize) 
         stride,
         pad: k / 2,
         relu: false,
-    }
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec().unwrap()
-}
-
-fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tolerance * scale,
-            "{what}: element {i}: {g} against {w} (scale {scale})"
-        );
     }
 }
 

@@ -14,8 +14,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    ArchParams, Choice, Context, EpochStats, Method, OPS, OneShotConfig, Supernet,
-    WeightsOptimizer, check_finite, cross_entropy, path_accuracy,
+    ArchParams, Context, EpochStats, Method, OPS, OneShotConfig, Supernet, WeightsOptimizer,
+    path_accuracy,
 };
 use crate::error::NnError;
 
@@ -89,11 +89,8 @@ impl Method for Enas {
         // The shared weights, on paths the policy samples.
         let (mut sum, mut steps) = (0.0, 0usize);
         ctx.for_each_pair(epoch, |_, train, _| {
-            let cell = self.sample(&mut rng);
-            let loss = cross_entropy(net.forward(train.images, &Choice::Path(cell)), train.labels);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            check_finite(value, epoch)?;
-            net = weights.step(net.clone(), loss);
+            let value;
+            (net, value) = weights.step_path(net.clone(), self.sample(&mut rng), train, epoch)?;
             sum += value;
             steps += 1;
             Ok(())

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use super::darts::arch_optimizer;
 use super::{
     ArchParams, Choice, Context, EpochStats, Method, OPS, OneShotConfig, Supernet,
-    WeightsOptimizer, check_finite, cross_entropy,
+    WeightsOptimizer, cross_entropy,
 };
 use crate::error::NnError;
 
@@ -108,10 +108,8 @@ impl Method for Gdas {
             self.arch = self.optim.step(self.arch_lr, self.arch.clone(), grads);
             // The weights' step on another sample's path (its weights are one in value).
             let (cell, _) = sample(&self.arch, tau, &mut rng);
-            let loss = cross_entropy(net.forward(train.images, &Choice::Path(cell)), train.labels);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            check_finite(value, epoch)?;
-            net = weights.step(net.clone(), loss);
+            let value;
+            (net, value) = weights.step_path(net.clone(), cell, train, epoch)?;
             train_sum += value;
             steps += 1;
             Ok(())

@@ -378,6 +378,21 @@ impl WeightsOptimizer {
             + 0.5 * (self.lr - self.min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
     }
 
+    /// One step training `cell`'s path alone on `batch`; returns the updated supernet and the
+    /// loss (an error if it is not a number).
+    pub fn step_path(
+        &mut self,
+        net: Supernet,
+        cell: Cell,
+        batch: Tensors,
+        epoch: usize,
+    ) -> Result<(Supernet, f64), NnError> {
+        let loss = cross_entropy(net.forward(batch.images, &Choice::Path(cell)), batch.labels);
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        check_finite(value, epoch)?;
+        Ok((self.step(net, loss), value))
+    }
+
     /// One step on `loss`'s gradients; returns the updated supernet.
     pub fn step(&mut self, net: Supernet, loss: Tensor<1>) -> Supernet {
         let mut grads = GradientsParams::from_grads(loss.backward(), &net);
@@ -546,11 +561,8 @@ pub(crate) fn uniform_epoch(
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 2000 + epoch as u64));
     let (mut sum, mut steps) = (0.0, 0usize);
     ctx.for_each_pair(epoch, |_, train, _| {
-        let cell = uniform_cell(&mut rng);
-        let loss = cross_entropy(net.forward(train.images, &Choice::Path(cell)), train.labels);
-        let value = loss.clone().into_scalar::<f32>() as f64;
-        check_finite(value, epoch)?;
-        net = weights.step(net.clone(), loss);
+        let value;
+        (net, value) = weights.step_path(net.clone(), uniform_cell(&mut rng), train, epoch)?;
         sum += value;
         steps += 1;
         Ok(())

@@ -25,3 +25,20 @@ pub fn logits(model: &Network, x: &Tensor<4>) -> Vec<f32> {
         .try_to_vec()
         .unwrap()
 }
+
+/// A tensor's values as f32.
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec().unwrap()
+}
+
+/// Every element of `got` within `tolerance` of `want`'s, relative to `want`'s largest magnitude.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tolerance * scale,
+            "{what}: element {i}: {g} against {w} (scale {scale})"
+        );
+    }
+}
