@@ -327,9 +327,12 @@ fn accuracy_of(logits: Tensor<2>, labels: Tensor<1, Int>) -> (usize, usize) {
 /// by the batch's own statistics (the supernet's running statistics mix every path, so each
 /// candidate's are recomputed from the batch, as NAS-Bench-201's one-shot baselines do).
 pub(crate) fn path_accuracy(net: &Supernet, cell: &Cell, batches: &[Tensors]) -> f64 {
+    // Parameters that track no gradient, so that no autodiff graph is recorded: a graph that is
+    // never run backward is kept, and SPOS's hundreds of scoring passes filled 24 GB with them.
+    let path = net.subnet(cell).no_grad();
     let (mut right, mut seen) = (0, 0);
     for b in batches {
-        let logits = net.forward(b.images.clone(), &Choice::Path(*cell)).detach();
+        let logits = path.forward(b.images.clone());
         let (r, n) = accuracy_of(logits, b.labels.clone());
         right += r;
         seen += n;
