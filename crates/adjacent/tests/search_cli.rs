@@ -728,3 +728,68 @@ fn diverged_trials_are_recorded_as_failed_and_the_search_goes_on() {
     assert_eq!(s["failed"], 1);
     assert_ne!(s["best_trial"].as_u64().unwrap(), 3);
 }
+
+/// A folder as `adjacent oneshot --out` leaves it, as far as `--start` reads it.
+fn oneshot_folder(dir: &Path, result: &str) -> String {
+    let folder = dir.join("oneshot");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("result.json"), result).unwrap();
+    folder.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_search_grows_from_the_cell_of_a_one_shot_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let cell =
+        "|nor_conv_1x1~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_3x3~1|skip_connect~2|";
+    let start = oneshot_folder(
+        dir.path(),
+        &format!(r#"{{"method": "rsws", "arch": "{cell}", "seconds": 1.0}}"#),
+    );
+    let out = dir.path().join("search");
+    let run = tiny_search(
+        dir.path(),
+        out.to_str().unwrap(),
+        &["--budget-flops", "5e9", "--start", &start],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("starts from the cell of the one-shot search"),
+        "{stderr}"
+    );
+    let trials = records(&out);
+    let first: NetworkArch = serde_json::from_value(trials[0]["genotype"].clone()).unwrap();
+    assert!(trials[0]["parent"].is_null());
+    assert_eq!(first.channels, 4);
+    for stage in &first.stages {
+        assert_eq!(stage.len(), 1);
+        assert_eq!(stage[0].to_string(), cell);
+    }
+}
+
+#[test]
+fn a_bad_start_folder_gets_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("search");
+    let out = out.to_str().unwrap();
+    let missing = dir.path().join("nothing");
+    let err = fails(&["search", "--start", missing.to_str().unwrap(), "--out", out]);
+    assert!(err.contains("result.json"), "{err}");
+    assert!(err.contains("adjacent oneshot"), "{err}");
+    let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+    let start = oneshot_folder(dir.path(), r#"{"method": "rsws"}"#);
+    let err = fails(&["search", "--start", &start, "--out", out]);
+    assert!(err.contains("no string field `arch`"), "{err}");
+    let err = fails(&["search", "--start", &start, "--arch", cell, "--out", out]);
+    assert!(err.contains("--arch"), "{err}");
+    let start = oneshot_folder(dir.path(), r#"{"arch": "|conv~0|"}"#);
+    let err = fails(&["search", "--start", &start, "--out", out]);
+    assert!(err.contains("`arch` of"), "{err}");
+    let dead = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|";
+    let start = oneshot_folder(dir.path(), &format!(r#"{{"arch": "{dead}"}}"#));
+    let err = fails(&["search", "--start", &start, "--out", out]);
+    assert!(err.contains("no path from input to output"), "{err}");
+    // Nothing was left behind by the refused searches.
+    assert!(!Path::new(out).exists());
+}
