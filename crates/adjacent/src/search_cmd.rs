@@ -9,7 +9,6 @@ use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::space::TrialOf;
 use adjacent_core::spaces::grown::GrownSpace;
-use adjacent_core::spaces::nb201::Cell;
 use adjacent_core::strategy::StrategyKind;
 use adjacent_core::study::{Lease, MakeStrategy, Storage, StudyEvent};
 use adjacent_core::trial::TrialState;
@@ -80,14 +79,8 @@ pub struct SearchArgs {
     #[arg(long, value_enum, default_value = "adjacent")]
     pub strategy: SearchStrategy,
     /// The network of `fixed`: a NAS-Bench-201 cell string for every cell (required by `fixed`).
-    /// With `adjacent`, the network the search grows from.
     #[arg(long)]
     pub arch: Option<String>,
-    /// The folder of a one-shot search (`adjacent oneshot --out DIR`): its cell (DIR/result.json)
-    /// is the `--arch` network, so that the search grows from it.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["arch", "table"])]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<PathBuf>,
     /// Width of the first stage (C) of the `--arch` network (default: start_channels).
     #[arg(long)]
     pub channels: Option<usize>,
@@ -230,10 +223,6 @@ struct Summary<'a> {
     stopped: &'a str,
     train_images: usize,
     valid_images: usize,
-    /// The one-shot search the network grew from (`--start`); its compute is not in `flops` or
-    /// `seconds` (its own result.json has its `seconds`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    start: Option<&'a Path>,
     config: &'a SearchConfig,
 }
 
@@ -420,9 +409,9 @@ pub fn run(args: SearchArgs) -> Result<()> {
         return crate::study_cmd::table_search(&args, &config, stop);
     }
     if args.strategy == SearchStrategy::Fixed {
-        if args.arch.is_none() && args.start.is_none() {
+        if args.arch.is_none() {
             bail!(
-                "--strategy fixed needs --arch CELL or --start DIR (the network to train with the whole budget), e.g. --arch \"{DEFAULT_CELL}\""
+                "--strategy fixed needs --arch CELL (the network to train with the whole budget), e.g. --arch \"{DEFAULT_CELL}\""
             );
         }
         if let Stop::Trials(_) = stop {
@@ -431,15 +420,7 @@ pub fn run(args: SearchArgs) -> Result<()> {
             );
         }
     }
-    if let Some(start) = start_network(&args, &config)?.filter(|_| args.start.is_some()) {
-        eprintln!(
-            "search: starts from the cell of the one-shot search in {}: {} (C={}, N={})",
-            args.start.as_deref().unwrap_or(Path::new("")).display(),
-            start.cell,
-            start.channels,
-            start.cells
-        );
-    }
+    start_network(&args, &config)?;
     let device = adjacent_nn::device(&args.device)?;
     into_out_folder(&args, |start| {
         search_into(&args, &config, stop, start, Devices::new(device))
@@ -460,43 +441,12 @@ pub fn into_out_folder(args: &SearchArgs, search: impl FnOnce(&Start) -> Result<
 /// The network of `--arch` (`--channels`, `--cells`), if given, checked against the input only
 /// once the data is loaded.
 fn start_network(args: &SearchArgs, config: &SearchConfig) -> Result<Option<StartNetwork>> {
-    let oneshot = args.start.as_deref().map(oneshot_cell).transpose()?;
     Ok(StartNetwork::parse(
-        oneshot.as_deref().or(args.arch.as_deref()),
+        args.arch.as_deref(),
         args.channels,
         args.cells,
         config,
     )?)
-}
-
-/// The cell a one-shot search returned: `arch` of `dir/result.json`, written by `adjacent oneshot`.
-pub fn oneshot_cell(dir: &Path) -> Result<String> {
-    let path = dir.join("result.json");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "--start {}: cannot read {} (is it the --out folder of a finished `adjacent oneshot`?)",
-            dir.display(),
-            path.display()
-        )
-    })?;
-    let result: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("--start: {} is not JSON", path.display()))?;
-    let text = result
-        .get("arch")
-        .and_then(|a| a.as_str())
-        .with_context(|| format!("--start: {} has no string field `arch`", path.display()))?;
-    let cell: Cell = text
-        .parse()
-        .with_context(|| format!("--start: `arch` of {}", path.display()))?;
-    // A one-shot method may return a cell whose edges all lead nowhere (every path through
-    // `none`): it computes zero, and nothing can grow from it.
-    if !cell.connects_input_to_output() {
-        bail!(
-            "--start: the cell in {} ({cell}) has no path from input to output, so a network of it computes zero; start from another cell (--arch)",
-            path.display()
-        );
-    }
-    Ok(text.to_string())
 }
 
 /// After a new search that failed, removes what it created if nothing holds a result (no trial
@@ -677,7 +627,7 @@ fn search_into(
             lease: args.study.lease()?,
         },
         (_, _, Some(arch)) => Searcher::Fixed(arch.clone()),
-        _ => bail!("--strategy fixed needs --arch or --start"),
+        _ => bail!("--strategy fixed needs --arch"),
     };
     eprintln!(
         "search: {} on {} training and {} validation images, start width {}, limits {} cells a stage, {} channels, {} parameters; budget {}{}",
@@ -914,7 +864,6 @@ fn search_into(
         stopped: &run.stopped,
         train_images: search_data.train.len(),
         valid_images: search_data.valid.len(),
-        start: args.start.as_deref(),
         config,
     };
     write_json(&args.out.join("summary.json"), &summary)?;
