@@ -13,6 +13,9 @@
 //! convolution of stride 1 without ReLU reads its input as the col matrix. Images are split among
 //! rayon's threads, each with its own buffers, and each matrix product runs on one thread.
 
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -23,9 +26,6 @@ use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Bytes, DType, Shape, Tensor};
-use std::cell::RefCell;
-use std::mem::MaybeUninit;
-
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -134,7 +134,8 @@ struct Scratch<'a> {
 
 thread_local! {
     /// Each thread's buffers, kept across calls and grown to the largest geometry seen (a few MB
-    /// at most for these networks): allocating and zeroing them per call cost 2-4% of a step.
+    /// at most for these networks): allocated and zeroed per call, they and the zeroed outputs
+    /// below made memset 4% of a step (perf, C=16, N=5, one thread; BENCHMARKS.md).
     static BUFFERS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
@@ -317,9 +318,9 @@ fn unpad_gradient(g: &Geometry, padded: &[f32], x: &[f32], dx: &mut [MaybeUninit
                     .for_each(|(d, (&v, &x))| {
                         d.write(if x > 0.0 { v } else { 0.0 });
                     }),
-                false => d.iter_mut().zip(inner).for_each(|(d, &v)| {
-                    d.write(v);
-                }),
+                false => {
+                    d.write_copy_of_slice(inner);
+                }
             }
         }
     }
@@ -332,7 +333,7 @@ fn writable(dst: &mut [f32]) -> &mut [MaybeUninit<f32>] {
 }
 
 /// A vector of `len` floats filled by `fill`, which must write every element: the output buffers
-/// of the kernels, spared the zeroing that `vec![0.0; len]` would do (2% of a step).
+/// of the kernels, spared the zeroing that `vec![0.0; len]` would do.
 fn filled(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
     let mut v = Vec::with_capacity(len);
     fill(&mut v.spare_capacity_mut()[..len]);
