@@ -23,9 +23,9 @@ bridged() {
   local seed=$1
   RAYON_NUM_THREADS=1 "$bin" oneshot --method rsws --data "$data" --channels 8 --cells 1 \
     --subset 6000 --epochs 4 --seed "$seed" --out "$out/rsws-$seed" > "$out/rsws-$seed.log" 2>&1
+  # The minutes left after the one-shot search, and its cell (a cell string has no spaces).
   local left cell
-  left=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f'{$minutes - r[\"seconds\"] / 60:.3f}')" "$out/rsws-$seed/result.json")
-  cell=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['arch'])" "$out/rsws-$seed/result.json")
+  read -r left cell < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f'{$minutes - r[\"seconds\"] / 60:.3f}', r['arch'])" "$out/rsws-$seed/result.json")
   RAYON_NUM_THREADS=1 "$bin" search --data "$data" --seed "$seed" --budget-minutes "$left" \
     --arch "$cell" --out "$out/bridge-$seed" > "$out/bridge-$seed.log" 2>&1
 }
@@ -51,7 +51,7 @@ print("|---|---|---|---|---|")
 for arm, rs in rows.items():
     if not rs:
         continue
-    t = [r[1] * (100 if r[1] <= 1 else 1) for r in rs]
+    t = [r[1] for r in rs]
     sd = statistics.stdev(t) if len(t) > 1 else 0.0
     print(f"| {arm} | {' / '.join(f'{x:.2f}' for x in t)} | {statistics.mean(t):.2f} +- {sd:.2f} | {' / '.join(f'{r[2]:.0f}' for r in rs)} | {' / '.join(str(r[3]) for r in rs)} |")
 PY
