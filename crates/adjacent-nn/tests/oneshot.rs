@@ -66,6 +66,11 @@ fn a_one_hot_supernet_computes_the_chosen_network() {
             &plain,
             1e-6,
         );
+        // Constant one-hot weights (DARTS-PT's decided edges) run only the chosen operations.
+        let ops: [[f32; 5]; 6] =
+            std::array::from_fn(|e| std::array::from_fn(|o| f32::from(cell.op(e) == OPS[o])));
+        let constant = values(net.forward(x.clone(), &Choice::Constant(ops)));
+        assert_close(&format!("constant, {text}"), &constant, &plain, 1e-6);
         // A sampled one-hot path (GDAS) computes the same in value.
         let sampled =
             values(net.forward(x.clone(), &Choice::Sampled(cell, one_hot(&cell, &device))));
@@ -243,12 +248,24 @@ fn every_method_searches_and_returns_a_cell() {
             devices: &devices,
             config: &config,
         };
-        let mut epochs = 0;
-        let result = oneshot::search(&ctx, 1, 10, &mut |_| epochs += 1).unwrap();
-        assert_eq!(epochs, 2, "{}", method.name());
-        assert_eq!(result.history.len(), 2);
-        assert!(result.history.iter().all(|r| r.train_loss.is_finite()));
-        let has_distribution = !matches!(method, MethodKind::Spos | MethodKind::Rsws);
+        let mut records = 0;
+        let result = oneshot::search(&ctx, 1, 10, &mut |_| records += 1).unwrap();
+        // DARTS-PT adds a record per edge it decides.
+        let expected = match method {
+            MethodKind::DartsPt => 2 + 6,
+            _ => 2,
+        };
+        assert_eq!(records, expected, "{}", method.name());
+        assert_eq!(result.history.len(), expected);
+        assert!(
+            result.history[..2]
+                .iter()
+                .all(|r| r.train_loss.is_some_and(f64::is_finite))
+        );
+        let has_distribution = !matches!(
+            method,
+            MethodKind::Spos | MethodKind::Rsws | MethodKind::DartsPt
+        );
         assert_eq!(
             result.history[1].probabilities.is_some(),
             has_distribution,
@@ -274,7 +291,7 @@ fn bad_settings_name_the_field() {
     let err = MethodKind::from_name("dart").unwrap_err().to_string();
     assert!(err.contains("unknown method \"dart\""), "{err}");
     assert!(
-        err.contains("darts, darts2, gdas, spos, rsws, enas"),
+        err.contains("darts, darts2, darts-pt, gdas, spos, rsws, enas"),
         "{err}"
     );
     for (config, field) in [
@@ -303,4 +320,64 @@ fn bad_settings_name_the_field() {
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains(field), "{field}: {err}");
     }
+}
+
+#[test]
+fn darts_pt_decides_every_edge_once_by_the_costliest_removal() {
+    let _seeded = seeded();
+    let (weights_set, arch_set, norm) = halves(48);
+    let devices = Devices::new(Device::flex());
+    let config = OneShotConfig {
+        method: MethodKind::DartsPt,
+        channels: 2,
+        cells: 1,
+        epochs: 1,
+        batch: 16,
+        score_images: 48,
+        tune_epochs: 1,
+        ..OneShotConfig::default()
+    };
+    let ctx = Context {
+        weights_set: &weights_set,
+        arch_set: &arch_set,
+        norm: &norm,
+        devices: &devices,
+        config: &config,
+    };
+    let result = oneshot::search(&ctx, 1, 10, &mut |_| ()).unwrap();
+    let decisions: Vec<_> = result
+        .history
+        .iter()
+        .filter_map(|r| r.decision.clone())
+        .collect();
+    let mut edges: Vec<usize> = decisions.iter().map(|d| d.edge).collect();
+    edges.sort();
+    assert_eq!(edges, (0..6).collect::<Vec<_>>());
+    for (k, d) in decisions.iter().enumerate() {
+        // The kept operation is the one whose removal left the lowest accuracy.
+        let kept = oneshot::darts_pt::kept_operation(&d.accuracy_without);
+        assert_eq!(d.kept, OPS[kept].name());
+        assert!(
+            d.accuracy_without
+                .iter()
+                .all(|&a| a >= d.accuracy_without[kept])
+        );
+        assert_eq!(result.cell.op(d.edge).name(), d.kept);
+        // Tuning follows every decision but the last; the decided edges are one-hot.
+        let record = &result.history[1 + k];
+        assert_eq!(record.train_loss.is_some(), k < 5);
+        let row = record.probabilities.as_ref().unwrap()[d.edge];
+        assert_eq!(row.iter().sum::<f64>(), 1.0);
+        assert_eq!(row[kept], 1.0);
+    }
+}
+
+#[test]
+fn darts_pt_keeps_the_first_of_equally_costly_operations() {
+    use oneshot::darts_pt::kept_operation;
+    assert_eq!(kept_operation(&[50.0, 40.0, 30.0, 30.0, 60.0]), 2);
+    assert_eq!(kept_operation(&[10.0; 5]), 0);
+    // Removing `none` changes nothing, so a supernet better off without every other operation
+    // keeps `none`.
+    assert_eq!(kept_operation(&[50.0, 51.0, 52.0, 53.0, 54.0]), 0);
 }

@@ -19,8 +19,9 @@ use crate::train_cmd::DataArgs;
 
 #[derive(Args, Debug)]
 pub struct OneShotArgs {
-    /// darts, darts2 (second order), gdas (Gumbel sampling: the remedy for DARTS's collapse onto
-    /// skip connections), spos, rsws or enas.
+    /// darts, darts2 (second order), darts-pt (the remedy for DARTS's collapse onto skip
+    /// connections: a uniformly weighted supernet, then each edge keeps the operation whose
+    /// removal costs the most accuracy), gdas (Gumbel sampling), spos, rsws or enas.
     #[arg(long)]
     pub method: String,
     #[command(flatten)]
@@ -48,6 +49,14 @@ pub struct OneShotArgs {
     /// Candidates SPOS and RSWS score on the trained supernet.
     #[arg(long, default_value_t = 100)]
     pub candidates: usize,
+    /// Images of the architecture half that score a candidate (SPOS, RSWS) or an operation's
+    /// removal (DARTS-PT).
+    #[arg(long, default_value_t = 1000)]
+    pub score_images: usize,
+    /// DARTS-PT: epochs of fine-tuning after each edge is decided (none after the last; they
+    /// come on top of --epochs).
+    #[arg(long, default_value_t = 1)]
+    pub tune_epochs: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// A NAS-Bench-201 table (CSV, plain or gzipped) that judges the returned cell.
@@ -110,6 +119,8 @@ pub fn run(args: OneShotArgs) -> Result<()> {
         min_lr: 0.001f64.min(args.lr),
         arch_lr: args.arch_lr,
         candidates: args.candidates,
+        score_images: args.score_images,
+        tune_epochs: args.tune_epochs,
         ..OneShotConfig::default()
     };
     config.validate()?;
@@ -250,9 +261,32 @@ pub fn run(args: OneShotArgs) -> Result<()> {
     Ok(())
 }
 
-/// One epoch's progress line: losses, the current cell and the share of each operation.
+/// One epoch's progress line: losses, the current cell and the share of each operation; or, for
+/// a DARTS-PT decision, the accuracy without each operation and the one kept.
 fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
-    let mut line = format!("epoch {}/{epochs}: train loss {:.4}", r.epoch, r.train_loss);
+    if let Some(d) = &r.decision {
+        let without: Vec<String> = oneshot::OPS
+            .iter()
+            .zip(d.accuracy_without)
+            .map(|(op, acc)| format!("{} {acc:.2}%", op.name()))
+            .collect();
+        let mut line = format!(
+            "edge {}/{} (edge {}): accuracy without {}: keeps {}",
+            r.epoch - epochs,
+            oneshot::supernet::EDGE_COUNT,
+            d.edge,
+            without.join(", "),
+            d.kept
+        );
+        if let Some(loss) = r.train_loss {
+            line += &format!(", tuned: train loss {loss:.4}");
+        }
+        return line + &format!(", {:.1} s", r.seconds);
+    }
+    let mut line = format!("epoch {}/{epochs}:", r.epoch);
+    if let Some(loss) = r.train_loss {
+        line += &format!(" train loss {loss:.4}");
+    }
     if let Some(loss) = r.arch_loss {
         line += &format!(", arch loss {loss:.4}");
     }

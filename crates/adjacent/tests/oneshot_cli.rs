@@ -2,6 +2,7 @@
 
 mod common;
 
+use adjacent_core::spaces::nb201::Cell;
 use common::{adjacent, fails};
 use serde_json::Value;
 
@@ -90,6 +91,40 @@ fn oneshot_writes_its_files_and_judges_the_cell_by_the_table() {
 }
 
 #[test]
+fn darts_pt_reports_each_edge_it_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pt");
+    let run = tiny(
+        "darts-pt",
+        out.to_str().unwrap(),
+        &["--tune-epochs", "1", "--score-images", "48"],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("epoch 2/2"), "{stderr}");
+    assert!(stderr.contains("edge 6/6"), "{stderr}");
+    assert!(stderr.contains("tuned: train loss"), "{stderr}");
+    let history: Vec<Value> = std::fs::read_to_string(out.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Two epochs, then a record per decided edge.
+    assert_eq!(history.len(), 8);
+    assert!(history[1].get("decision").is_none());
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let cell: Cell = result["arch"].as_str().unwrap().parse().unwrap();
+    for record in &history[2..] {
+        let decision = &record["decision"];
+        let edge = decision["edge"].as_u64().unwrap() as usize;
+        assert_eq!(decision["accuracy_without"].as_array().unwrap().len(), 5);
+        assert_eq!(cell.op(edge).name(), decision["kept"].as_str().unwrap());
+    }
+    assert_eq!(result["config"]["tune_epochs"], 1);
+}
+
+#[test]
 fn bad_oneshot_input_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -97,7 +132,7 @@ fn bad_oneshot_input_gets_a_clear_error() {
     let err = fails(&["oneshot", "--method", "nas", "--out", out]);
     assert!(err.contains("unknown method \"nas\""), "{err}");
     assert!(
-        err.contains("darts, darts2, gdas, spos, rsws, enas"),
+        err.contains("darts, darts2, darts-pt, gdas, spos, rsws, enas"),
         "{err}"
     );
     let err = fails(&[

@@ -10,7 +10,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use super::{
-    ArchParams, Choice, Context, EpochStats, Method, OneShotConfig, Supernet, Tensors,
+    ArchParams, Choice, Context, EpochRecord, EpochStats, Method, OneShotConfig, Supernet, Tensors,
     WeightsOptimizer, add_scaled, cross_entropy,
 };
 use crate::error::NnError;
@@ -154,7 +154,13 @@ impl Method for Darts {
         Some(self.arch.probabilities())
     }
 
-    fn derive(&mut self, _net: &Supernet, _ctx: &Context) -> Result<Cell, NnError> {
-        Ok(self.arch.argmax_cell())
+    fn derive(
+        &mut self,
+        net: Supernet,
+        _: &Context,
+        _: &mut WeightsOptimizer,
+        _: &mut dyn FnMut(&EpochRecord),
+    ) -> Result<(Supernet, Cell), NnError> {
+        Ok((net, self.arch.argmax_cell()))
     }
 }

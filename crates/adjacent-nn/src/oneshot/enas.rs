@@ -14,8 +14,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    ArchParams, Context, EpochStats, Method, OPS, OneShotConfig, Supernet, WeightsOptimizer,
-    path_accuracy,
+    ArchParams, Context, EpochRecord, EpochStats, Method, OPS, OneShotConfig, Supernet,
+    WeightsOptimizer, path_accuracy,
 };
 use crate::error::NnError;
 
@@ -121,7 +121,13 @@ impl Method for Enas {
         Some(self.policy.probabilities())
     }
 
-    fn derive(&mut self, _net: &Supernet, _ctx: &Context) -> Result<Cell, NnError> {
-        Ok(self.policy.argmax_cell())
+    fn derive(
+        &mut self,
+        net: Supernet,
+        _: &Context,
+        _: &mut WeightsOptimizer,
+        _: &mut dyn FnMut(&EpochRecord),
+    ) -> Result<(Supernet, Cell), NnError> {
+        Ok((net, self.policy.argmax_cell()))
     }
 }

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::darts::arch_optimizer;
 use super::{
-    ArchParams, Choice, Context, EpochStats, Method, OPS, OneShotConfig, Supernet,
+    ArchParams, Choice, Context, EpochRecord, EpochStats, Method, OPS, OneShotConfig, Supernet,
     WeightsOptimizer, cross_entropy,
 };
 use crate::error::NnError;
@@ -130,7 +130,13 @@ impl Method for Gdas {
         Some(self.arch.probabilities())
     }
 
-    fn derive(&mut self, _net: &Supernet, _ctx: &Context) -> Result<Cell, NnError> {
-        Ok(self.arch.argmax_cell())
+    fn derive(
+        &mut self,
+        net: Supernet,
+        _: &Context,
+        _: &mut WeightsOptimizer,
+        _: &mut dyn FnMut(&EpochRecord),
+    ) -> Result<(Supernet, Cell), NnError> {
+        Ok((net, self.arch.argmax_cell()))
     }
 }

@@ -4,8 +4,10 @@
 //!
 //! - `darts`, `darts2`: DARTS (Liu et al., 2019), first order and second order (the unrolled step
 //!   with its finite-difference Hessian-vector product).
-//! - `gdas`: GDAS (Dong and Yang, 2019), one Gumbel-sampled operation per edge, the remedy for
-//!   DARTS's collapse onto parameter-free operations.
+//! - `darts-pt`: DARTS-PT with fixed alpha (Wang et al., 2021), the remedy for DARTS's collapse
+//!   onto parameter-free operations: a uniformly weighted supernet, then each edge keeps the
+//!   operation whose removal costs the supernet the most accuracy.
+//! - `gdas`: GDAS (Dong and Yang, 2019), one Gumbel-sampled operation per edge.
 //! - `spos`: single-path one-shot (Guo et al., 2020): uniform paths, then evolution over the
 //!   trained supernet.
 //! - `rsws`: random search with weight sharing (Li and Talwalkar, 2019).
@@ -16,6 +18,7 @@
 //! (DARTS's protocol); the methods without architecture weights score candidates on that half.
 
 pub mod darts;
+pub mod darts_pt;
 mod enas;
 mod gdas;
 mod rsws;
@@ -52,6 +55,8 @@ pub use supernet::{Choice, OPS, Supernet};
 pub enum MethodKind {
     Darts,
     Darts2,
+    #[serde(rename = "darts-pt")]
+    DartsPt,
     Gdas,
     Spos,
     Rsws,
@@ -59,9 +64,10 @@ pub enum MethodKind {
 }
 
 impl MethodKind {
-    pub const ALL: [MethodKind; 6] = [
+    pub const ALL: [MethodKind; 7] = [
         MethodKind::Darts,
         MethodKind::Darts2,
+        MethodKind::DartsPt,
         MethodKind::Gdas,
         MethodKind::Spos,
         MethodKind::Rsws,
@@ -72,6 +78,7 @@ impl MethodKind {
         match self {
             MethodKind::Darts => "darts",
             MethodKind::Darts2 => "darts2",
+            MethodKind::DartsPt => "darts-pt",
             MethodKind::Gdas => "gdas",
             MethodKind::Spos => "spos",
             MethodKind::Rsws => "rsws",
@@ -120,9 +127,12 @@ pub struct OneShotConfig {
     pub policy_steps: usize,
     /// Candidates SPOS and RSWS score on the trained supernet.
     pub candidates: usize,
-    /// Images of the architecture half that score a candidate (SPOS, RSWS) or a policy sample
-    /// (ENAS, per batch).
+    /// Images of the architecture half that score a candidate (SPOS, RSWS, an operation's
+    /// removal in DARTS-PT) or a policy sample (ENAS, per batch).
     pub score_images: usize,
+    /// DARTS-PT: epochs of fine-tuning after each edge is decided (none after the last).
+    #[serde(default)]
+    pub tune_epochs: usize,
 }
 
 impl Default for OneShotConfig {
@@ -146,6 +156,7 @@ impl Default for OneShotConfig {
             policy_steps: 50,
             candidates: 100,
             score_images: 1000,
+            tune_epochs: 1,
         }
     }
 }
@@ -316,7 +327,7 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 }
 
 /// Share of correct predictions.
-fn accuracy_of(logits: Tensor<2>, labels: Tensor<1, Int>) -> (usize, usize) {
+pub(crate) fn accuracy_of(logits: Tensor<2>, labels: Tensor<1, Int>) -> (usize, usize) {
     let n = labels.dims()[0];
     let predicted = logits.argmax(1).flatten::<1>(0, 1);
     let right = predicted.equal(labels).int().sum().into_scalar::<i64>() as usize;
@@ -506,6 +517,7 @@ pub struct EpochStats {
 /// One line of `history.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochRecord {
+    /// The epoch, or for DARTS-PT's selection records the number of edges decided.
     pub epoch: usize,
     /// The cell the method would return now (the argmax of its distribution); `null` for SPOS and
     /// RSWS, which choose only at the end.
@@ -514,10 +526,15 @@ pub struct EpochRecord {
     pub probabilities: Option<Vec<[f64; 5]>>,
     /// Per operation, its mean probability over the edges.
     pub op_share: Option<BTreeMap<String, f64>>,
-    pub train_loss: f64,
+    /// Mean training loss of the epoch (for a DARTS-PT selection record, of the fine-tuning after
+    /// it; `null` where none ran).
+    pub train_loss: Option<f64>,
     pub arch_loss: Option<f64>,
     pub reward: Option<f64>,
     pub tau: Option<f64>,
+    /// DARTS-PT: the edge decided by this record, after the supernet's training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<darts_pt::EdgeDecision>,
     pub lr: f64,
     pub seconds: f64,
 }
@@ -536,8 +553,20 @@ pub trait Method {
     /// The method's distribution over operations now, if it has one.
     fn probabilities(&self) -> Option<Vec<[f64; 5]>>;
 
-    /// The cell this method returns from the trained supernet.
-    fn derive(&mut self, net: &Supernet, ctx: &Context) -> Result<Cell, NnError>;
+    /// Epochs of the weights' training `derive` runs (they extend the learning-rate schedule).
+    fn tuning_epochs(&self) -> usize {
+        0
+    }
+
+    /// The cell this method returns from the trained supernet, and the supernet after it (a
+    /// method may train it further with `weights`, reporting to `observe`).
+    fn derive(
+        &mut self,
+        net: Supernet,
+        ctx: &Context,
+        weights: &mut WeightsOptimizer,
+        observe: &mut dyn FnMut(&EpochRecord),
+    ) -> Result<(Supernet, Cell), NnError>;
 }
 
 /// The method of `config`, with its state initialized on the training device.
@@ -545,6 +574,7 @@ pub fn method(config: &OneShotConfig, devices: &Devices) -> Box<dyn Method> {
     match config.method {
         MethodKind::Darts => Box::new(darts::Darts::new(config, &devices.train, false)),
         MethodKind::Darts2 => Box::new(darts::Darts::new(config, &devices.train, true)),
+        MethodKind::DartsPt => Box::new(darts_pt::DartsPt::new(config)),
         MethodKind::Gdas => Box::new(gdas::Gdas::new(config, &devices.train)),
         MethodKind::Spos => Box::new(spos::Spos::new(config)),
         MethodKind::Rsws => Box::new(rsws::Rsws::new(config)),
@@ -633,7 +663,8 @@ pub fn search(
         &ctx.devices.train,
     );
     let mut method = method(config, ctx.devices);
-    let mut weights = WeightsOptimizer::new(config, config.epochs * ctx.steps_per_epoch());
+    let total_epochs = config.epochs + method.tuning_epochs();
+    let mut weights = WeightsOptimizer::new(config, total_epochs * ctx.steps_per_epoch());
     let mut history = Vec::new();
     for epoch in 1..=config.epochs {
         let epoch_started = Instant::now();
@@ -646,17 +677,21 @@ pub fn search(
             cell: probabilities.as_ref().map(|p| argmax_cell(p).to_string()),
             op_share: probabilities.as_deref().map(op_share),
             probabilities,
-            train_loss: stats.train_loss,
+            train_loss: Some(stats.train_loss),
             arch_loss: stats.arch_loss,
             reward: stats.reward,
             tau: stats.tau,
+            decision: None,
             lr,
             seconds: epoch_started.elapsed().as_secs_f64(),
         };
         observe(&record);
         history.push(record);
     }
-    let cell = method.derive(&net, ctx)?;
+    let (net, cell) = method.derive(net, ctx, &mut weights, &mut |record| {
+        observe(record);
+        history.push(record.clone());
+    })?;
     Ok(OneShotResult {
         supernet: net,
         cell,

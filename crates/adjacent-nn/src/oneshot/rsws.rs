@@ -12,8 +12,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::spos::best;
 use super::{
-    Context, EpochStats, Method, OneShotConfig, Supernet, WeightsOptimizer, path_accuracy,
-    uniform_cell, uniform_epoch,
+    Context, EpochRecord, EpochStats, Method, OneShotConfig, Supernet, WeightsOptimizer,
+    path_accuracy, uniform_cell, uniform_epoch,
 };
 use crate::error::NnError;
 
@@ -49,7 +49,14 @@ impl Method for Rsws {
         None
     }
 
-    fn derive(&mut self, net: &Supernet, ctx: &Context) -> Result<Cell, NnError> {
+    fn derive(
+        &mut self,
+        supernet: Supernet,
+        ctx: &Context,
+        _: &mut WeightsOptimizer,
+        _: &mut dyn FnMut(&EpochRecord),
+    ) -> Result<(Supernet, Cell), NnError> {
+        let net = &supernet;
         let batches = ctx.score_batches();
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 3));
         let mut quick: HashMap<Cell, f64> = HashMap::new();
@@ -68,6 +75,7 @@ impl Method for Rsws {
             .take(FINALISTS)
             .map(|(cell, _)| (cell, path_accuracy(net, &cell, &batches)))
             .collect();
-        Ok(best(&finals))
+        let cell = best(&finals);
+        Ok((supernet, cell))
     }
 }

@@ -11,8 +11,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    Context, EpochStats, Method, OPS, OneShotConfig, Supernet, WeightsOptimizer, path_accuracy,
-    uniform_cell, uniform_epoch,
+    Context, EpochRecord, EpochStats, Method, OPS, OneShotConfig, Supernet, WeightsOptimizer,
+    path_accuracy, uniform_cell, uniform_epoch,
 };
 use crate::error::NnError;
 
@@ -72,7 +72,14 @@ impl Method for Spos {
         None
     }
 
-    fn derive(&mut self, net: &Supernet, ctx: &Context) -> Result<Cell, NnError> {
+    fn derive(
+        &mut self,
+        supernet: Supernet,
+        ctx: &Context,
+        _: &mut WeightsOptimizer,
+        _: &mut dyn FnMut(&EpochRecord),
+    ) -> Result<(Supernet, Cell), NnError> {
+        let net = &supernet;
         let batches = ctx.score_batches();
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 2));
         let mut scored: HashMap<Cell, f64> = HashMap::new();
@@ -101,7 +108,8 @@ impl Method for Spos {
             };
             score(child, &mut scored);
         }
-        Ok(best(&scored))
+        let cell = best(&scored);
+        Ok((supernet, cell))
     }
 }
 

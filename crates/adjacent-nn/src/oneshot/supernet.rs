@@ -4,7 +4,8 @@
 //! keeping a gradient to the weights (GDAS), or runs one sampled path alone (SPOS, RSWS, ENAS).
 
 use adjacent_core::network::NetworkArch;
-use adjacent_core::spaces::nb201::{Cell, EDGE_COUNT, EDGES, Op};
+pub use adjacent_core::spaces::nb201::EDGE_COUNT;
+use adjacent_core::spaces::nb201::{Cell, EDGES, Op};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::AvgPool2d;
@@ -30,6 +31,9 @@ pub enum Choice {
     Sampled(Cell, Tensor<2>),
     /// `cell`'s path alone (SPOS, RSWS, ENAS, and scoring a candidate).
     Path(Cell),
+    /// Every operation of every edge weighted by a constant, a row per edge (DARTS-PT's fixed
+    /// alpha): an operation of weight zero does not run.
+    Constant([[f32; 5]; EDGE_COUNT]),
 }
 
 /// One edge of a supernet cell: the parameters of every operation (`none` and `skip_connect`
@@ -101,6 +105,18 @@ impl MixedEdge {
                     .expect("five ops");
                 Some(out * scalar(w, e, at) + others)
             }
+            Choice::Constant(w) => OPS
+                .iter()
+                .zip(w[e])
+                .filter(|&(_, weight)| weight != 0.0)
+                .filter_map(|(&op, weight)| {
+                    let out = self.run(op, x.clone())?;
+                    Some(match weight {
+                        1.0 => out,
+                        _ => out.mul_scalar(weight),
+                    })
+                })
+                .reduce(|a, b| a + b),
         }
     }
 }
@@ -260,7 +276,7 @@ pub fn memory_estimate(
 ) -> u64 {
     use super::MethodKind::*;
     let per_cell = match method {
-        Darts | Darts2 => 64,
+        Darts | Darts2 | DartsPt => 64,
         Gdas | Spos | Rsws | Enas => 16,
     };
     let mut floats = 0u64;
