@@ -381,3 +381,41 @@ fn darts_pt_keeps_the_first_of_equally_costly_operations() {
     // keeps `none`.
     assert_eq!(kept_operation(&[50.0, 51.0, 52.0, 53.0, 54.0]), 0);
 }
+
+#[test]
+fn candidates_are_scored_on_batches_of_every_class_even_when_the_data_is_sorted() {
+    let _seeded = seeded();
+    let data = data::load("builtin", BadImagePolicy::Fail).unwrap();
+    // The architecture half stored class by class, as an ImageFolder data set is.
+    let mut by_class: Vec<usize> = (0..400).collect();
+    by_class.sort_by_key(|&i| data.train.labels[i]);
+    let arch_set = data.train.select(&by_class);
+    let weights_set = data.train.select(&(400..464).collect::<Vec<_>>());
+    let norm = Normalization::of(&weights_set);
+    let devices = Devices::new(Device::flex());
+    let config = OneShotConfig {
+        score_images: 300,
+        ..OneShotConfig::default()
+    };
+    let ctx = Context {
+        weights_set: &weights_set,
+        arch_set: &arch_set,
+        norm: &norm,
+        devices: &devices,
+        config: &config,
+    };
+    let batches = ctx.score_batches();
+    assert_eq!(
+        batches.iter().map(|b| b.labels.dims()[0]).sum::<usize>(),
+        300
+    );
+    for b in &batches {
+        let labels = b.labels.clone().into_data().convert::<i64>();
+        let classes: std::collections::BTreeSet<i64> =
+            labels.to_vec::<i64>().unwrap().into_iter().collect();
+        assert!(
+            classes.len() >= 8,
+            "a scoring batch holds classes {classes:?}"
+        );
+    }
+}

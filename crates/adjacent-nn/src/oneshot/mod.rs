@@ -303,12 +303,16 @@ impl Context<'_> {
             .collect()
     }
 
-    /// The first `score_images` images of the architecture half, as batches: what a candidate is
-    /// scored on.
-    fn score_batches(&self) -> Vec<Tensors> {
+    /// `score_images` images of the architecture half drawn at random (seeded), as batches: what
+    /// a candidate is scored on. Drawn, not the first ones: a data set stored class by class
+    /// (ImageFolder) would give batches of one class, and batch norm, normalizing each batch by
+    /// its own statistics when scoring, would then remove what tells the classes apart.
+    pub fn score_batches(&self) -> Vec<Tensors> {
         let n = self.config.score_images.min(self.arch_set.len());
-        let indices: Vec<usize> = (0..n).collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.config.seed, 5000));
+        let mut indices: Vec<usize> = (0..self.arch_set.len()).collect();
+        indices.shuffle(&mut rng);
+        indices.truncate(n);
         indices
             .chunks(self.config.batch.max(256))
             .map(|chunk| {
