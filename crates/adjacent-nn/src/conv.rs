@@ -71,6 +71,25 @@ impl Geometry {
         self.out_pixels().next_multiple_of(16) + 16
     }
 
+    /// For stride 1 (and padding below the kernel size), the geometry whose forward pass is this
+    /// one's input gradient: the output gradient convolved with the weights transposed and
+    /// flipped ([`flipped_transposed`]), padded by `k - 1 - pad`, gives `[ci, h, w]` back. Its
+    /// product is `[ci, co*k*k] x [co*k*k, h*w]`, shaped like a forward pass, where the product
+    /// `W^T x dY` before col2im sums only `co` terms per element and runs far below gemm's best.
+    pub fn transposed(&self) -> Option<Geometry> {
+        (self.stride == 1 && self.pad < self.k && !self.is_pointwise()).then(|| Geometry {
+            n: self.n,
+            ci: self.co,
+            h: self.out_h(),
+            w: self.out_w(),
+            co: self.ci,
+            k: self.k,
+            stride: 1,
+            pad: self.k - 1 - self.pad,
+            relu: false,
+        })
+    }
+
     /// A 1x1 convolution of stride 1 without padding: its (padded) input is its col matrix.
     fn is_pointwise(&self) -> bool {
         self.k == 1 && self.stride == 1 && self.pad == 0
@@ -115,7 +134,7 @@ impl Geometry {
         // Specialized for the kernel sizes the networks use, so the inner copies unroll.
         match self.k {
             1 => im2row(self, padded, row, 1),
-            3 => im2row(self, padded, row, 3),
+            3 => im2row3(self, padded, row),
             k => im2row(self, padded, row, k),
         }
         row
@@ -269,6 +288,29 @@ fn im2row(g: &Geometry, padded: &[f32], row: &mut [f32], k: usize) {
     }
 }
 
+/// [`im2row`] for 3x3 kernels: a channel's nine values of a pixel are its window's three rows, each
+/// copied as four floats (one 16-byte move instead of an 8- and a 4-byte one), the fourth
+/// overwritten by the next copy. The fourth float of the last row spills into the next channel's
+/// slot (or, read, into the next channel's plane), so the last channel copies three floats alone.
+fn im2row3(g: &Geometry, padded: &[f32], row: &mut [f32]) {
+    let (wo, ph, pw, rows) = (g.out_w(), g.padded_h(), g.padded_w(), g.col_rows());
+    let plane = ph * pw;
+    for (p, dst) in row.chunks_mut(rows).enumerate() {
+        let (oh, ow) = (p / wo, p % wo);
+        let corner = oh * g.stride * pw + ow * g.stride;
+        for c in 0..g.ci - 1 {
+            let (src, o) = (&padded[c * plane + corner..], c * 9);
+            dst[o..o + 4].copy_from_slice(&src[..4]);
+            dst[o + 3..o + 7].copy_from_slice(&src[pw..pw + 4]);
+            dst[o + 6..o + 10].copy_from_slice(&src[2 * pw..2 * pw + 4]);
+        }
+        let (src, o) = (&padded[(g.ci - 1) * plane + corner..], (g.ci - 1) * 9);
+        for kh in 0..3 {
+            dst[o + kh * 3..o + kh * 3 + 3].copy_from_slice(&src[kh * pw..kh * pw + 3]);
+        }
+    }
+}
+
 /// Adds `col [ci*k*k, ho*wo]` (rows `col_ld` apart) into `padded [ci, h + 2 pad, w + 2 pad]`
 /// (which it zeroes first): the adjoint of [`im2col`].
 fn col2im(g: &Geometry, col: &[f32], padded: &mut [f32]) {
@@ -376,9 +418,86 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     })
 }
 
+/// `weight [co, ci, k, k]` as `[ci, co, k, k]` with each kernel turned by 180 degrees: the
+/// weights of [`Geometry::transposed`].
+fn flipped_transposed(g: &Geometry, weight: &[f32]) -> Vec<f32> {
+    let kk = g.k * g.k;
+    let mut out = vec![0.0f32; g.ci * g.co * kk];
+    for (o, per_out) in weight.chunks(g.ci * kk).enumerate() {
+        for (c, kernel) in per_out.chunks(kk).enumerate() {
+            let dst = &mut out[(c * g.co + o) * kk..][..kk];
+            dst.iter_mut()
+                .zip(kernel.iter().rev())
+                .for_each(|(d, &v)| *d = v);
+        }
+    }
+    out
+}
+
+/// Zeroes `dx` where the fused ReLU cut the input (`x <= 0`); every element of `dx` must have been
+/// written. A select, not a branch: the signs of an activation are a coin toss to a predictor.
+fn mask_relu(dx: &mut [MaybeUninit<f32>], x: &[f32]) {
+    // SAFETY: MaybeUninit<f32> has f32's layout, and the callers' products wrote every element.
+    let dx = unsafe { &mut *(dx as *mut [MaybeUninit<f32>] as *mut [f32]) };
+    dx.iter_mut()
+        .zip(x)
+        .for_each(|(d, &x)| *d = if x > 0.0 { *d } else { 0.0 });
+}
+
 /// The input gradient `dx [n, ci, h, w]` of the output gradient `dy [n, co, ho, wo]`; `x` is the
-/// input (read only where the ReLU is fused, for its mask).
+/// input (read only where the ReLU is fused, for its mask). Stride 1 takes it as a convolution
+/// ([`backward_input_transposed`]): 1.0-1.4x faster than the product and col2im on the networks'
+/// shapes, most at few channels (`cargo bench -p adjacent-nn --bench input_gradient`).
 pub fn backward_input(g: &Geometry, x: &[f32], weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    match g.transposed() {
+        Some(_) => backward_input_transposed(g, x, weight, dy),
+        None => backward_input_col2im(g, x, weight, dy),
+    }
+}
+
+/// [`backward_input`] as the convolution of `dy` by the weights transposed and flipped
+/// ([`Geometry::transposed`]); stride 1 only (panics otherwise).
+pub fn backward_input_transposed(g: &Geometry, x: &[f32], weight: &[f32], dy: &[f32]) -> Vec<f32> {
+    let chunk = IMAGES_PER_TASK;
+    let t = g
+        .transposed()
+        .expect("the input gradient as a convolution needs stride 1");
+    let flipped = flipped_transposed(g, weight);
+    filled(g.n * g.in_len(), |dx| {
+        dx.par_chunks_mut(chunk * g.in_len())
+            .zip(dy.par_chunks(chunk * g.out_len()))
+            .zip(x.par_chunks(chunk * g.in_len()))
+            .for_each(|((dxs, dys), xs)| {
+                with_scratch(&t, |scratch| {
+                    let images = dxs
+                        .chunks_mut(g.in_len())
+                        .zip(dys.chunks(g.out_len()))
+                        .zip(xs.chunks(g.in_len()));
+                    for ((dxb, dyb), xb) in images {
+                        let (col, ld) = t.col(dyb, scratch);
+                        matmul(
+                            t.co,
+                            t.out_pixels(),
+                            t.col_rows(),
+                            (dxb, t.out_pixels()),
+                            false,
+                            &flipped,
+                            (t.col_rows(), 1),
+                            col,
+                            (ld, 1),
+                        );
+                        if g.relu {
+                            mask_relu(dxb, xb);
+                        }
+                    }
+                })
+            })
+    })
+}
+
+/// [`backward_input`] as `W^T x dY` (the col matrix's gradient) scattered back by col2im: any
+/// stride.
+pub fn backward_input_col2im(g: &Geometry, x: &[f32], weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let (rows, pixels) = (g.col_rows(), g.out_pixels());
     let chunk = IMAGES_PER_TASK;
     filled(g.n * g.in_len(), |dx| {
@@ -411,11 +530,7 @@ pub fn backward_input(g: &Geometry, x: &[f32], weight: &[f32], dy: &[f32]) -> Ve
                             true => {
                                 weight_t_dy(dxb, pixels);
                                 if g.relu {
-                                    dxb.iter_mut().zip(xb).filter(|(_, x)| **x <= 0.0).for_each(
-                                        |(d, _)| {
-                                            d.write(0.0);
-                                        },
-                                    );
+                                    mask_relu(dxb, xb);
                                 }
                             }
                             false => {

@@ -347,3 +347,58 @@ fn a_view_into_a_larger_tensor_is_read_from_its_offset() {
         );
     }
 }
+
+#[test]
+fn the_input_gradient_of_any_padding_matches_burns() {
+    // Stride 1 takes the input gradient as a convolution padded by k - 1 - pad: padding 0, 1
+    // and 2 of a 3x3 kernel give it 2, 1 and 0.
+    let _seeded = seeded();
+    let device = Device::flex().autodiff();
+    device.seed(9);
+    for (pad, relu) in [(0, false), (0, true), (1, true), (2, false), (2, true)] {
+        let conv = Conv2dConfig::new([3, 5], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+            .with_bias(false)
+            .init(&device);
+        let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+        assert!(conv::covers(&conv, &x));
+        let out = 6 + 2 * pad - 2;
+        let r = Tensor::<4>::random([2, 5, out, out], Distribution::Normal(0.0, 1.0), &device);
+        let (dx, dw) = gradients(&conv, &x, &r, true, relu);
+        let (dx_burn, dw_burn) = gradients(&conv, &x, &r, false, relu);
+        assert_close(&format!("input gradient, pad {pad}"), &dx, &dx_burn, 1e-4);
+        assert_close(&format!("weight gradient, pad {pad}"), &dw, &dw_burn, 1e-4);
+    }
+}
+
+#[test]
+fn both_ways_of_the_input_gradient_agree() {
+    // Stride 1 runs the convolution of dY; the col2im path (any stride) must give the same.
+    for (n, c, size, co, pad, relu) in [
+        (2, 3, 7, 5, 1, true),
+        (1, 8, 6, 4, 0, false),
+        (3, 4, 5, 6, 2, true),
+    ] {
+        let g = Geometry {
+            n,
+            ci: c,
+            h: size,
+            w: size,
+            co,
+            k: 3,
+            stride: 1,
+            pad,
+            relu,
+        };
+        let value =
+            |i: usize, salt: usize| ((i * 7919 + salt * 104_729) % 997) as f32 / 498.5 - 1.0;
+        let x: Vec<f32> = (0..n * c * size * size).map(|i| value(i, 1)).collect();
+        let w: Vec<f32> = (0..co * c * 9).map(|i| value(i, 2)).collect();
+        let dy: Vec<f32> = (0..n * co * g.out_h() * g.out_w())
+            .map(|i| value(i, 3))
+            .collect();
+        let convolved = conv::backward_input_transposed(&g, &x, &w, &dy);
+        let scattered = conv::backward_input_col2im(&g, &x, &w, &dy);
+        assert_close(&format!("pad {pad}"), &convolved, &scattered, 1e-5);
+    }
+}

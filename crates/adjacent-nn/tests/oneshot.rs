@@ -412,7 +412,7 @@ fn candidates_are_scored_on_batches_of_every_class_even_when_the_data_is_sorted(
     for b in &batches {
         let labels = b.labels.clone().into_data().convert::<i64>();
         let classes: std::collections::BTreeSet<i64> =
-            labels.to_vec::<i64>().unwrap().into_iter().collect();
+            labels.try_to_vec::<i64>().unwrap().into_iter().collect();
         assert!(
             classes.len() >= 8,
             "a scoring batch holds classes {classes:?}"
