@@ -6,8 +6,9 @@
 //! Every kernel works image by image in burn's NCHW layout. Each image is first copied into a
 //! zero-padded buffer (applying the ReLU that precedes every convolution of a cell, when fused), so
 //! that the gathers below need no bounds checks. The forward pass is
-//! `W [Co, Ci*K*K] x col [Ci*K*K, Ho*Wo]`, which is the output image in NCHW; the input gradient is
-//! `W^T x dY` scattered back (col2im); the weight gradient is `dY x row [Ho*Wo, Ci*K*K]`, summed
+//! `W [Co, Ci*K*K] x col [Ci*K*K, Ho*Wo]`, which is the output image in NCHW; the input gradient is,
+//! for stride 1, the forward pass of `dY` by the weights flipped and transposed (padded by
+//! `K - 1 - pad`), and for stride 2 `W^T x dY` scattered back (col2im); the weight gradient is `dY x row [Ho*Wo, Ci*K*K]`, summed
 //! over the images, where `row` is the col matrix transposed (built directly, im2row): the gemm
 //! crate runs that product 2-3x faster than `dY x col^T` at these shapes (BENCHMARKS.md). A 1x1
 //! convolution of stride 1 without ReLU reads its input as the col matrix. Images are split among
