@@ -108,6 +108,9 @@ fn main() {
             candidates: 1,
             score_images: BATCH,
             policy_steps: steps,
+            // DARTS-PT's fine-tuning is more epochs of its training step: counted, it would
+            // multiply the steps measured, not their cost.
+            tune_epochs: 0,
             ..OneShotConfig::default()
         };
         let ctx = Context {
@@ -145,6 +148,6 @@ fn main() {
         );
     }
     println!(
-        "x largest: a method's time for the same images / the largest sub-network's training (a step of darts, darts2, gdas also runs an architecture step on a batch of the other half; enas scores one path per policy step)"
+        "x largest: a method's time for the same images / the largest sub-network's training (a step of darts, darts2, gdas also runs an architecture step on a batch of the other half; enas scores one path per policy step; darts-pt's includes its 30 removal scores on one batch, without fine-tuning)"
     );
 }
