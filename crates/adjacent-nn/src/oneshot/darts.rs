@@ -4,13 +4,12 @@
 //! order at the weights after a virtual SGD step, with the finite-difference Hessian-vector
 //! product of the paper. The returned cell is the argmax of every edge.
 
-use adjacent_core::spaces::nb201::Cell;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use super::{
-    ArchParams, Choice, Context, EpochRecord, EpochStats, Method, OneShotConfig, Supernet, Tensors,
+    ArchParams, Choice, Context, EpochStats, Method, OneShotConfig, Supernet, Tensors,
     WeightsOptimizer, add_scaled, cross_entropy,
 };
 use crate::error::NnError;
@@ -130,10 +129,8 @@ impl Method for Darts {
             self.arch = self.optim.step(self.arch_lr, self.arch.clone(), grads);
             // The weights' step on the weights' half, alpha fixed.
             let choice = Choice::Mixed(self.arch.weights().detach());
-            let loss = cross_entropy(net.forward(train.images, &choice), train.labels);
-            let value = loss_value(&loss);
-            super::check_finite(value, epoch)?;
-            net = weights.step(net.clone(), loss);
+            let value;
+            (net, value) = weights.step_on(net.clone(), &choice, train, epoch)?;
             train_sum += value;
             arch_sum += arch_loss;
             steps += 1;
@@ -152,15 +149,5 @@ impl Method for Darts {
 
     fn probabilities(&self) -> Option<Vec<[f64; 5]>> {
         Some(self.arch.probabilities())
-    }
-
-    fn derive(
-        &mut self,
-        net: Supernet,
-        _: &Context,
-        _: &mut WeightsOptimizer,
-        _: &mut dyn FnMut(&EpochRecord),
-    ) -> Result<(Supernet, Cell), NnError> {
-        Ok((net, self.arch.argmax_cell()))
     }
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Choice, Context, EpochRecord, EpochStats, Method, OPS, OneShotConfig, Supernet, Tensors,
-    WeightsOptimizer, accuracy_of, argmax_cell, check_finite, cross_entropy, op_share,
+    WeightsOptimizer, accuracy_over, argmax_cell, op_share, weights_epoch,
 };
 use crate::error::NnError;
 
@@ -61,23 +61,14 @@ impl DartsPt {
     /// One epoch of the weights' half through every operation, weighted by `self.weights`.
     fn train_epoch(
         &self,
-        mut net: Supernet,
+        net: Supernet,
         ctx: &Context,
         epoch: usize,
         optimizer: &mut WeightsOptimizer,
     ) -> Result<(Supernet, f64), NnError> {
-        let choice = Choice::Constant(self.weights);
-        let (mut sum, mut steps) = (0.0, 0usize);
-        ctx.for_each_pair(epoch, |_, train, _| {
-            let loss = cross_entropy(net.forward(train.images, &choice), train.labels);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            check_finite(value, epoch)?;
-            net = optimizer.step(net.clone(), loss);
-            sum += value;
-            steps += 1;
-            Ok(())
-        })?;
-        Ok((net, sum / steps.max(1) as f64))
+        weights_epoch(net, ctx, epoch, optimizer, || {
+            Choice::Constant(self.weights)
+        })
     }
 }
 
@@ -90,13 +81,7 @@ pub fn weighted_accuracy(
 ) -> f64 {
     let net = net.clone().no_grad();
     let choice = Choice::Constant(weights);
-    let (mut right, mut seen) = (0, 0);
-    for b in batches {
-        let (r, n) = accuracy_of(net.forward(b.images.clone(), &choice), b.labels.clone());
-        right += r;
-        seen += n;
-    }
-    100.0 * right as f64 / seen.max(1) as f64
+    accuracy_over(batches, |images| net.forward(images, &choice))
 }
 
 /// The operation whose removal costs the most accuracy (ties: the first in [`OPS`]).

@@ -14,8 +14,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    ArchParams, Context, EpochRecord, EpochStats, Method, OPS, OneShotConfig, Supernet,
-    WeightsOptimizer, path_accuracy,
+    ArchParams, Choice, Context, EpochStats, Method, OPS, OneShotConfig, Supernet,
+    WeightsOptimizer, path_accuracy, weights_epoch,
 };
 use crate::error::NnError;
 
@@ -80,20 +80,15 @@ fn policy_loss(policy: &ArchParams, cell: &Cell, advantage: f64) -> Tensor<1> {
 impl Method for Enas {
     fn epoch(
         &mut self,
-        mut net: Supernet,
+        net: Supernet,
         ctx: &Context,
         epoch: usize,
         weights: &mut WeightsOptimizer,
     ) -> Result<(Supernet, EpochStats), NnError> {
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, 4000 + epoch as u64));
         // The shared weights, on paths the policy samples.
-        let (mut sum, mut steps) = (0.0, 0usize);
-        ctx.for_each_pair(epoch, |_, train, _| {
-            let value;
-            (net, value) = weights.step_path(net.clone(), self.sample(&mut rng), train, epoch)?;
-            sum += value;
-            steps += 1;
-            Ok(())
+        let (net, train_loss) = weights_epoch(net, ctx, epoch, weights, || {
+            Choice::Path(self.sample(&mut rng))
         })?;
         // The policy, by REINFORCE on the architecture half.
         let mut rewards = 0.0;
@@ -110,7 +105,7 @@ impl Method for Enas {
         Ok((
             net,
             EpochStats {
-                train_loss: sum / steps.max(1) as f64,
+                train_loss,
                 reward: Some(100.0 * rewards / self.steps.max(1) as f64),
                 ..EpochStats::default()
             },
@@ -119,15 +114,5 @@ impl Method for Enas {
 
     fn probabilities(&self) -> Option<Vec<[f64; 5]>> {
         Some(self.policy.probabilities())
-    }
-
-    fn derive(
-        &mut self,
-        net: Supernet,
-        _: &Context,
-        _: &mut WeightsOptimizer,
-        _: &mut dyn FnMut(&EpochRecord),
-    ) -> Result<(Supernet, Cell), NnError> {
-        Ok((net, self.policy.argmax_cell()))
     }
 }

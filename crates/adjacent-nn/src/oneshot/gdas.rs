@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::darts::arch_optimizer;
 use super::{
-    ArchParams, Choice, Context, EpochRecord, EpochStats, Method, OPS, OneShotConfig, Supernet,
+    ArchParams, Choice, Context, EpochStats, Method, OPS, OneShotConfig, Supernet,
     WeightsOptimizer, cross_entropy,
 };
 use crate::error::NnError;
@@ -109,7 +109,7 @@ impl Method for Gdas {
             // The weights' step on another sample's path (its weights are one in value).
             let (cell, _) = sample(&self.arch, tau, &mut rng);
             let value;
-            (net, value) = weights.step_path(net.clone(), cell, train, epoch)?;
+            (net, value) = weights.step_on(net.clone(), &Choice::Path(cell), train, epoch)?;
             train_sum += value;
             steps += 1;
             Ok(())
@@ -128,15 +128,5 @@ impl Method for Gdas {
 
     fn probabilities(&self) -> Option<Vec<[f64; 5]>> {
         Some(self.arch.probabilities())
-    }
-
-    fn derive(
-        &mut self,
-        net: Supernet,
-        _: &Context,
-        _: &mut WeightsOptimizer,
-        _: &mut dyn FnMut(&EpochRecord),
-    ) -> Result<(Supernet, Cell), NnError> {
-        Ok((net, self.arch.argmax_cell()))
     }
 }

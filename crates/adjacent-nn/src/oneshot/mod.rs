@@ -331,7 +331,7 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 }
 
 /// Share of correct predictions.
-pub(crate) fn accuracy_of(logits: Tensor<2>, labels: Tensor<1, Int>) -> (usize, usize) {
+fn accuracy_of(logits: Tensor<2>, labels: Tensor<1, Int>) -> (usize, usize) {
     let n = labels.dims()[0];
     let predicted = logits.argmax(1).flatten::<1>(0, 1);
     let right = predicted.equal(labels).int().sum().into_scalar::<i64>() as usize;
@@ -345,10 +345,14 @@ pub(crate) fn path_accuracy(net: &Supernet, cell: &Cell, batches: &[Tensors]) ->
     // Parameters that track no gradient, so that no autodiff graph is recorded: a graph that is
     // never run backward is kept, and SPOS's hundreds of scoring passes filled 24 GB with them.
     let path = net.subnet(cell).no_grad();
+    accuracy_over(batches, |images| path.forward(images))
+}
+
+/// Accuracy (%) of the logits `forward` gives for each batch's images.
+pub(crate) fn accuracy_over(batches: &[Tensors], forward: impl Fn(Tensor<4>) -> Tensor<2>) -> f64 {
     let (mut right, mut seen) = (0, 0);
     for b in batches {
-        let logits = path.forward(b.images.clone());
-        let (r, n) = accuracy_of(logits, b.labels.clone());
+        let (r, n) = accuracy_of(forward(b.images.clone()), b.labels.clone());
         right += r;
         seen += n;
     }
@@ -396,16 +400,16 @@ impl WeightsOptimizer {
             + 0.5 * (self.lr - self.min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
     }
 
-    /// One step training `cell`'s path alone on `batch`; returns the updated supernet and the
-    /// loss (an error if it is not a number).
-    pub fn step_path(
+    /// One step training the supernet on `batch` through `choice`; returns the updated supernet
+    /// and the loss (an error if it is not a number).
+    pub fn step_on(
         &mut self,
         net: Supernet,
-        cell: Cell,
+        choice: &Choice,
         batch: Tensors,
         epoch: usize,
     ) -> Result<(Supernet, f64), NnError> {
-        let loss = cross_entropy(net.forward(batch.images, &Choice::Path(cell)), batch.labels);
+        let loss = cross_entropy(net.forward(batch.images, choice), batch.labels);
         let value = loss.clone().into_scalar::<f32>() as f64;
         check_finite(value, epoch)?;
         Ok((self.step(net, loss), value))
@@ -459,11 +463,6 @@ impl ArchParams {
             .chunks(OPS.len())
             .map(|row| std::array::from_fn(|o| row[o] as f64))
             .collect()
-    }
-
-    /// The most likely operation of every edge.
-    pub fn argmax_cell(&self) -> Cell {
-        argmax_cell(&self.probabilities())
     }
 }
 
@@ -563,14 +562,21 @@ pub trait Method {
     }
 
     /// The cell this method returns from the trained supernet, and the supernet after it (a
-    /// method may train it further with `weights`, reporting to `observe`).
+    /// method may train it further with `weights`, reporting to `observe`). By default the most
+    /// likely operation of every edge under [`Method::probabilities`] (DARTS, GDAS, ENAS); a
+    /// method without a distribution derives its own.
     fn derive(
         &mut self,
         net: Supernet,
-        ctx: &Context,
-        weights: &mut WeightsOptimizer,
-        observe: &mut dyn FnMut(&EpochRecord),
-    ) -> Result<(Supernet, Cell), NnError>;
+        _ctx: &Context,
+        _weights: &mut WeightsOptimizer,
+        _observe: &mut dyn FnMut(&EpochRecord),
+    ) -> Result<(Supernet, Cell), NnError> {
+        let probabilities = self
+            .probabilities()
+            .expect("a method without a distribution derives its own cell");
+        Ok((net, argmax_cell(&probabilities)))
+    }
 }
 
 /// The method of `config`, with its state initialized on the training device.
@@ -586,28 +592,43 @@ pub fn method(config: &OneShotConfig, devices: &Devices) -> Box<dyn Method> {
     }
 }
 
+/// One epoch of the weights alone: every batch of the weights' half trains the supernet through
+/// the choice `choose` gives for it. Returns the supernet and the mean loss.
+pub(crate) fn weights_epoch(
+    mut net: Supernet,
+    ctx: &Context,
+    epoch: usize,
+    weights: &mut WeightsOptimizer,
+    mut choose: impl FnMut() -> Choice,
+) -> Result<(Supernet, f64), NnError> {
+    let (mut sum, mut steps) = (0.0, 0usize);
+    ctx.for_each_pair(epoch, |_, train, _| {
+        let value;
+        (net, value) = weights.step_on(net.clone(), &choose(), train, epoch)?;
+        sum += value;
+        steps += 1;
+        Ok(())
+    })?;
+    Ok((net, sum / steps.max(1) as f64))
+}
+
 /// One epoch of uniform single-path training (SPOS, RSWS): every step trains the path of a cell
 /// drawn uniformly, on a batch of the weights' half.
 pub(crate) fn uniform_epoch(
-    mut net: Supernet,
+    net: Supernet,
     ctx: &Context,
     epoch: usize,
     weights: &mut WeightsOptimizer,
     seed: u64,
 ) -> Result<(Supernet, EpochStats), NnError> {
     let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 2000 + epoch as u64));
-    let (mut sum, mut steps) = (0.0, 0usize);
-    ctx.for_each_pair(epoch, |_, train, _| {
-        let value;
-        (net, value) = weights.step_path(net.clone(), uniform_cell(&mut rng), train, epoch)?;
-        sum += value;
-        steps += 1;
-        Ok(())
+    let (net, train_loss) = weights_epoch(net, ctx, epoch, weights, || {
+        Choice::Path(uniform_cell(&mut rng))
     })?;
     Ok((
         net,
         EpochStats {
-            train_loss: sum / steps.max(1) as f64,
+            train_loss,
             ..EpochStats::default()
         },
     ))
@@ -670,13 +691,17 @@ pub fn search(
     let total_epochs = config.epochs + method.tuning_epochs();
     let mut weights = WeightsOptimizer::new(config, total_epochs * ctx.steps_per_epoch());
     let mut history = Vec::new();
+    let mut record = |r: &EpochRecord| {
+        observe(r);
+        history.push(r.clone());
+    };
     for epoch in 1..=config.epochs {
         let epoch_started = Instant::now();
         let lr = weights.lr();
         let (trained, stats) = method.epoch(net, ctx, epoch, &mut weights)?;
         net = trained;
         let probabilities = method.probabilities();
-        let record = EpochRecord {
+        record(&EpochRecord {
             epoch,
             cell: probabilities.as_ref().map(|p| argmax_cell(p).to_string()),
             op_share: probabilities.as_deref().map(op_share),
@@ -688,14 +713,9 @@ pub fn search(
             decision: None,
             lr,
             seconds: epoch_started.elapsed().as_secs_f64(),
-        };
-        observe(&record);
-        history.push(record);
+        });
     }
-    let (net, cell) = method.derive(net, ctx, &mut weights, &mut |record| {
-        observe(record);
-        history.push(record.clone());
-    })?;
+    let (net, cell) = method.derive(net, ctx, &mut weights, &mut record)?;
     Ok(OneShotResult {
         supernet: net,
         cell,
