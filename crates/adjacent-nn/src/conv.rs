@@ -393,14 +393,27 @@ const IMAGES_PER_TASK: usize = 4;
 
 /// The forward pass: `y [n, co, ho, wo]` of `x [n, ci, h, w]` and `weight [co, ci, k, k]`.
 pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    convolve_images(g, x, weight, |_, _| ())
+}
+
+/// The forward pass, with `finish(b, y_b)` run on each image's output as soon as it is written
+/// (while it is still in cache); `b` is the image's index in the batch.
+fn convolve_images(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    finish: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
     let (rows, pixels) = (g.col_rows(), g.out_pixels());
     let chunk = IMAGES_PER_TASK;
     filled(g.n * g.out_len(), |y| {
         y.par_chunks_mut(chunk * g.out_len())
             .zip(x.par_chunks(chunk * g.in_len()))
-            .for_each(|(ys, xs)| {
+            .enumerate()
+            .for_each(|(task, (ys, xs))| {
                 with_scratch(g, |scratch| {
-                    for (yb, xb) in ys.chunks_mut(g.out_len()).zip(xs.chunks(g.in_len())) {
+                    let images = ys.chunks_mut(g.out_len()).zip(xs.chunks(g.in_len()));
+                    for (i, (yb, xb)) in images.enumerate() {
                         let (col, ld) = g.col(xb, scratch);
                         matmul(
                             g.co,
@@ -413,6 +426,7 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
                             col,
                             (ld, 1),
                         );
+                        finish(task * chunk + i, yb);
                     }
                 })
             })
@@ -459,40 +473,14 @@ pub fn backward_input(g: &Geometry, x: &[f32], weight: &[f32], dy: &[f32]) -> Ve
 /// [`backward_input`] as the convolution of `dy` by the weights transposed and flipped
 /// ([`Geometry::transposed`]); stride 1 only (panics otherwise).
 pub fn backward_input_transposed(g: &Geometry, x: &[f32], weight: &[f32], dy: &[f32]) -> Vec<f32> {
-    let chunk = IMAGES_PER_TASK;
     let t = g
         .transposed()
         .expect("the input gradient as a convolution needs stride 1");
     let flipped = flipped_transposed(g, weight);
-    filled(g.n * g.in_len(), |dx| {
-        dx.par_chunks_mut(chunk * g.in_len())
-            .zip(dy.par_chunks(chunk * g.out_len()))
-            .zip(x.par_chunks(chunk * g.in_len()))
-            .for_each(|((dxs, dys), xs)| {
-                with_scratch(&t, |scratch| {
-                    let images = dxs
-                        .chunks_mut(g.in_len())
-                        .zip(dys.chunks(g.out_len()))
-                        .zip(xs.chunks(g.in_len()));
-                    for ((dxb, dyb), xb) in images {
-                        let (col, ld) = t.col(dyb, scratch);
-                        matmul(
-                            t.co,
-                            t.out_pixels(),
-                            t.col_rows(),
-                            (dxb, t.out_pixels()),
-                            false,
-                            &flipped,
-                            (t.col_rows(), 1),
-                            col,
-                            (ld, 1),
-                        );
-                        if g.relu {
-                            mask_relu(dxb, xb);
-                        }
-                    }
-                })
-            })
+    convolve_images(&t, dy, &flipped, |b, dxb| {
+        if g.relu {
+            mask_relu(dxb, &x[b * g.in_len()..][..g.in_len()]);
+        }
     })
 }
 
