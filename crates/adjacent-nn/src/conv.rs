@@ -461,8 +461,8 @@ fn mask_relu(dx: &mut [MaybeUninit<f32>], x: &[f32]) {
 
 /// The input gradient `dx [n, ci, h, w]` of the output gradient `dy [n, co, ho, wo]`; `x` is the
 /// input (read only where the ReLU is fused, for its mask). Stride 1 takes it as a convolution
-/// ([`backward_input_transposed`]): 1.0-1.4x faster than the product and col2im on the networks'
-/// shapes, most at few channels (`cargo bench -p adjacent-nn --bench input_gradient`).
+/// ([`backward_input_transposed`]): 0.97-1.52x the speed of the product and col2im on the
+/// networks' shapes, the most at few channels (`cargo bench -p adjacent-nn --bench input_gradient`).
 pub fn backward_input(g: &Geometry, x: &[f32], weight: &[f32], dy: &[f32]) -> Vec<f32> {
     match g.transposed() {
         Some(_) => backward_input_transposed(g, x, weight, dy),

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use adjacent_core::spaces::nb201;
 use adjacent_core::tabular;
 use adjacent_nn::data;
 use adjacent_nn::oneshot::{
@@ -273,7 +274,7 @@ fn epoch_line(r: &EpochRecord, epochs: usize) -> String {
         let mut line = format!(
             "edge {}/{} (edge {}): accuracy without {}: keeps {}",
             r.epoch - epochs,
-            oneshot::supernet::EDGE_COUNT,
+            nb201::EDGE_COUNT,
             d.edge,
             without.join(", "),
             d.kept

@@ -7,7 +7,8 @@
 //! operation is removed in turn and the supernet's accuracy on the architecture half measured
 //! without it; the edge keeps the operation whose removal costs the most, and the supernet is
 //! fine-tuned for a few epochs with that edge decided before the next. On NAS-Bench-201 CIFAR-10
-//! the paper reports 93.80 +- 0.08 for this variant against DARTS's 54.30.
+//! the paper reports about 93.8 for this variant against DARTS's 54.30 (as recalled, not checked
+//! against the paper here).
 
 use adjacent_core::spaces::nb201::{Cell, EDGE_COUNT};
 use adjacent_core::strategy::derive_seed;

@@ -4,8 +4,7 @@
 //! keeping a gradient to the weights (GDAS), or runs one sampled path alone (SPOS, RSWS, ENAS).
 
 use adjacent_core::network::NetworkArch;
-pub use adjacent_core::spaces::nb201::EDGE_COUNT;
-use adjacent_core::spaces::nb201::{Cell, EDGES, Op};
+use adjacent_core::spaces::nb201::{Cell, EDGE_COUNT, EDGES, Op};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::AvgPool2d;
