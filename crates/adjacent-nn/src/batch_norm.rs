@@ -15,7 +15,7 @@ use burn::nn::BatchNorm;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use crate::conv::{enabled, f32s, flex, to_contiguous};
+use crate::conv::{enabled, f32s, filled, flex, to_contiguous};
 
 type AdTensor = <Autodiff<Flex> as burn::backend::BackendTypes>::FloatTensorPrimitive;
 
@@ -96,19 +96,20 @@ fn normalize(
     gamma: &[f32],
     beta: &[f32],
 ) -> Vec<f32> {
-    let mut y = vec![0.0f32; x.len()];
-    y.par_chunks_mut(p.pixels)
-        .zip(x.par_chunks(p.pixels))
-        .enumerate()
-        .for_each(|(plane, (yp, xp))| {
-            let c = plane % p.c;
-            let scale = inv_std[c] * gamma[c];
-            let shift = beta[c] - mean[c] * scale;
-            for (y, &x) in yp.iter_mut().zip(xp) {
-                *y = x * scale + shift;
-            }
-        });
-    y
+    // Written, not zeroed first: zeroing ran on one thread (1% of a two-thread step, perf).
+    filled(x.len(), |y| {
+        y.par_chunks_mut(p.pixels)
+            .zip(x.par_chunks(p.pixels))
+            .enumerate()
+            .for_each(|(plane, (yp, xp))| {
+                let c = plane % p.c;
+                let scale = inv_std[c] * gamma[c];
+                let shift = beta[c] - mean[c] * scale;
+                for (y, &x) in yp.iter_mut().zip(xp) {
+                    y.write(x * scale + shift);
+                }
+            })
+    })
 }
 
 /// The gradients of x, gamma and beta given the output's gradient `dy`.
@@ -134,19 +135,20 @@ fn backward(
         .unzip();
     // dx = gamma * inv_std * (dy - mean(dy) - x_hat * mean(dy * x_hat))
     let count = p.count() as f32;
-    let mut dx = vec![0.0f32; x.len()];
-    dx.par_chunks_mut(p.pixels)
-        .zip(x.par_chunks(p.pixels).zip(dy.par_chunks(p.pixels)))
-        .enumerate()
-        .for_each(|(plane, (dxp, (xp, dyp)))| {
-            let c = plane % p.c;
-            let scale = gamma[c] * inv_std[c];
-            let (mean_dy, mean_dot) = (dbeta[c] / count, dgamma[c] / count);
-            for ((dx, &x), &d) in dxp.iter_mut().zip(xp).zip(dyp) {
-                let x_hat = (x - mean[c]) * inv_std[c];
-                *dx = scale * (d - mean_dy - x_hat * mean_dot);
-            }
-        });
+    let dx = filled(x.len(), |dx| {
+        dx.par_chunks_mut(p.pixels)
+            .zip(x.par_chunks(p.pixels).zip(dy.par_chunks(p.pixels)))
+            .enumerate()
+            .for_each(|(plane, (dxp, (xp, dyp)))| {
+                let c = plane % p.c;
+                let scale = gamma[c] * inv_std[c];
+                let (mean_dy, mean_dot) = (dbeta[c] / count, dgamma[c] / count);
+                for ((dx, &x), &d) in dxp.iter_mut().zip(xp).zip(dyp) {
+                    let x_hat = (x - mean[c]) * inv_std[c];
+                    dx.write(scale * (d - mean_dy - x_hat * mean_dot));
+                }
+            })
+    });
     (dx, dgamma, dbeta)
 }
 

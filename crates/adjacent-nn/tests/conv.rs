@@ -402,3 +402,45 @@ fn both_ways_of_the_input_gradient_agree() {
         assert_close(&format!("pad {pad}"), &convolved, &scattered, 1e-5);
     }
 }
+
+/// Values in [-1, 1), about half negative, from a seed.
+fn pseudo(len: usize, salt: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| ((i * 7919 + salt * 104_729) % 1000) as f32 / 500.0 - 1.0)
+        .collect()
+}
+
+#[test]
+fn tiles_of_one_output_row_give_what_whole_images_give() {
+    // Tiles of one byte hold one output row each (at least one), so every image is built and
+    // multiplied row by row; the forward pass is then the same to the bit (each output element is
+    // one product over the same terms), the weight gradient the same to float noise.
+    for ((n, ci, size, co, k, stride), relu) in SHAPES.into_iter().flat_map(with_and_without_relu) {
+        let g = Geometry {
+            relu,
+            ..square(n, ci, size, co, k, stride)
+        };
+        let x = pseudo(n * ci * size * size, 1);
+        let w = pseudo(co * ci * k * k, 2);
+        let dy = pseudo(n * co * g.out_h() * g.out_w(), 3);
+        let what = format!("{g:?}");
+        let whole = conv::forward_tiled(&g, &x, &w, usize::MAX);
+        assert_eq!(conv::forward_tiled(&g, &x, &w, 1), whole, "forward {what}");
+        let input: Vec<f32> = match relu {
+            true => x.iter().map(|v| v.max(0.0)).collect(),
+            false => x.clone(),
+        };
+        assert_close(
+            &format!("forward {what}"),
+            &whole,
+            &direct(&g, &input, &w),
+            1e-5,
+        );
+        assert_close(
+            &format!("weight gradient {what}"),
+            &conv::backward_weight_tiled(&g, &x, &dy, 1),
+            &conv::backward_weight_tiled(&g, &x, &dy, usize::MAX),
+            1e-5,
+        );
+    }
+}
