@@ -310,8 +310,19 @@ fn pad_image(g: &Geometry, x: &[f32], padded: &mut [f32]) {
             .chunks_mut(pw)
             .zip(src.chunks(g.w))
         {
-            row[..g.pad].fill(0.0);
-            row[g.pad + g.w..].fill(0.0);
+            // One store each side for the networks' padding of one: `fill` of a length known
+            // only at run time calls memset (2% of a step, perf).
+            match g.pad {
+                0 => {}
+                1 => {
+                    row[0] = 0.0;
+                    row[pw - 1] = 0.0;
+                }
+                pad => {
+                    row[..pad].fill(0.0);
+                    row[pad + g.w..].fill(0.0);
+                }
+            }
             let inner = &mut row[g.pad..g.pad + g.w];
             match g.relu {
                 true => inner
