@@ -213,8 +213,9 @@ impl Geometry {
 
 /// The default size of a tile of the col (or row) matrix, in bytes: half the 512 KiB level-2
 /// cache of this project's machines, so that a tile is still in cache when the product reads it.
-/// Whole images (1.2 MiB for 16 channels at 32x32) ran 1.1-1.3x slower on the 32x32 and 16x16
-/// layers, with no difference at 8x8 (`cargo bench -p adjacent-nn --bench conv_tiles`).
+/// Whole images (1.2 MiB for 16 channels at 32x32) ran 1.05-1.17x slower on those largest layers,
+/// the same on the others, whose images fit in a tile (`cargo bench -p adjacent-nn --bench
+/// conv_tiles`, BENCHMARKS.md).
 pub const TILE_BYTES: usize = 256 * 1024;
 
 /// One thread's buffers for one geometry: a padded image and a col (or row) matrix. Their contents
@@ -384,8 +385,9 @@ fn im2col(g: &Geometry, padded: &[f32], col: &mut [f32], ld: usize, tile: Range<
     }
 }
 
-/// Fills `row [ho*wo, ci*k*k]` (the col matrix transposed) from one padded image; `k` is the
-/// geometry's kernel size, passed as a constant by the caller so that the copies unroll.
+/// Fills `row [pixels, ci*k*k]` (the col matrix transposed) for the pixels of the output rows
+/// `tile` from one padded image; `k` is the geometry's kernel size, passed as a constant by the
+/// caller so that the copies unroll.
 #[inline(always)]
 fn im2row(g: &Geometry, padded: &[f32], row: &mut [f32], k: usize, tile: Range<usize>) {
     let (wo, ph, pw, rows) = (g.out_w(), g.padded_h(), g.padded_w(), g.col_rows());
