@@ -214,8 +214,7 @@ impl Geometry {
 /// The default size of a tile of the col (or row) matrix, in bytes: half the 512 KiB level-2
 /// cache of this project's machines, so that a tile is still in cache when the product reads it.
 /// Whole images (1.2 MiB for 16 channels at 32x32) ran 1.05-1.17x slower on those largest layers,
-/// the same on the others, whose images fit in a tile (`cargo bench -p adjacent-nn --bench
-/// conv_tiles`, BENCHMARKS.md).
+/// and the same on the others (`cargo bench -p adjacent-nn --bench conv_tiles`, BENCHMARKS.md).
 pub const TILE_BYTES: usize = 256 * 1024;
 
 /// One thread's buffers for one geometry: a padded image and a col (or row) matrix. Their contents
