@@ -3,11 +3,12 @@
 
 use rayon::prelude::*;
 
+use crate::budget::Stop;
 use crate::error::CoreError;
 use crate::space::SearchSpace;
 use crate::spaces::nb201::Nb201Space;
 use crate::strategy::{Strategy, StrategyKind, derive_seed};
-use crate::study::{MakeStrategy, MemoryStorage, Stop, Storage, Study};
+use crate::study::{MakeStrategy, MemoryStorage, Storage, Study};
 use crate::tabular::{Judge, TabularEvaluator};
 
 /// One run of one strategy.

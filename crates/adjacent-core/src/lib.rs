@@ -3,7 +3,9 @@
 //! here.
 
 pub mod bench;
+pub mod budget;
 pub mod cell;
+pub mod claim;
 pub mod compute;
 pub mod error;
 pub mod morphism;

@@ -6,9 +6,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cell::{Cell, EDGE_COUNT, Op};
 use crate::error::CoreError;
 use crate::network::NetworkArch;
-use crate::spaces::nb201::{Cell, EDGE_COUNT, Op};
 
 /// Where a cell sits: its stage and its index within the stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -122,7 +122,7 @@ impl NetworkArch {
 mod cell_strings {
     use serde::{Deserialize, Deserializer, Serializer, de::Error, ser::SerializeSeq};
 
-    use crate::spaces::nb201::Cell;
+    use crate::cell::Cell;
 
     pub fn serialize<S: Serializer>(stages: &[Vec<Cell>], s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(stages.len()))?;

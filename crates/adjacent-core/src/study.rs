@@ -11,59 +11,13 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::budget::{Spent, Stop};
+use crate::claim::{self, Asked, Claim, ClaimSteps, LostTrial};
 use crate::compute;
 use crate::error::{BoxError, CoreError};
 use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategy::{Strategy, ask_as_recorded};
 use crate::trial::{Outcome, Trial, TrialId, TrialState};
-
-/// The budget of a study.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Stop {
-    /// This many trials.
-    Trials(u64),
-    /// Training images passed forward and backward, summed over the trials.
-    Images(u64),
-    /// Seconds of wall time: a trial is not started if it would, by the throughput measured so
-    /// far, end past them.
-    Seconds(f64),
-    /// Compute in FLOPs (multiply-adds of the cost model), summed over the trials.
-    Flops(u64),
-}
-
-impl Stop {
-    /// The budget flag this stop comes from, for error messages.
-    pub fn flag(self) -> &'static str {
-        match self {
-            Stop::Trials(_) => "trials",
-            Stop::Images(_) => "budget-images",
-            Stop::Seconds(_) => "budget-minutes",
-            Stop::Flops(_) => "budget-flops",
-        }
-    }
-
-    /// The part of the budget a search may spend, the rest (`final_share`) being kept for the
-    /// final phase that trains its winner.
-    pub fn search_part(self, final_share: f64) -> Stop {
-        let keep = 1.0 - final_share;
-        match self {
-            Stop::Trials(n) => Stop::Trials(n),
-            Stop::Images(b) => Stop::Images((b as f64 * keep).floor() as u64),
-            Stop::Seconds(s) => Stop::Seconds(s * keep),
-            Stop::Flops(b) => Stop::Flops((b as f64 * keep).floor() as u64),
-        }
-    }
-
-    /// The budget in words.
-    pub fn describe(self) -> String {
-        match self {
-            Stop::Trials(n) => format!("{n} trials"),
-            Stop::Images(b) => format!("{b} training images"),
-            Stop::Seconds(s) => format!("{:.2} minutes", s / 60.0),
-            Stop::Flops(b) => compute::format_flops(b),
-        }
-    }
-}
 
 /// What a trial costs, known before it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -113,31 +67,10 @@ pub struct Stored<G, M> {
     pub told_seq: Option<u64>,
 }
 
-/// What the study decides, inside a claim, when no trial is waiting to be run.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Asked<G, M> {
-    /// A new trial, to be stored as running under the claiming worker.
-    New(Box<Trial<G, M>>),
-    /// Nothing to run until running trials end.
-    Wait,
-    /// The study is over: nothing runs and nothing more will be asked.
-    Stop(String),
-}
-
-/// What a claim gives a worker.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Claim<G, M> {
-    /// A trial to run, marked running under the worker (with its attempt counted).
-    Run(Box<Trial<G, M>>),
-    /// Nothing to run now; ask again later.
-    Wait,
-    /// The study is over, for this reason.
-    Done(String),
-}
-
 /// What a claim calls to decide on a new trial: the changes since the worker's last event in,
 /// the decision out.
-pub type Ask<'a, G, M> = dyn FnMut(&[Stored<G, M>]) -> Result<Asked<G, M>, CoreError> + 'a;
+pub type Ask<'a, G, M> =
+    dyn FnMut(&[Stored<G, M>]) -> Result<Asked<Box<Trial<G, M>>>, CoreError> + 'a;
 
 /// How long a running trial's worker may stay silent, and how often a trial is tried.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -181,7 +114,7 @@ pub trait Storage<G, M>: Send {
         lease: Lease,
         since: u64,
         ask: &mut Ask<'_, G, M>,
-    ) -> Result<Claim<G, M>, CoreError>;
+    ) -> Result<Claim<Box<Trial<G, M>>>, CoreError>;
 
     /// Records that `worker` is still running `trial`.
     fn heartbeat(&mut self, trial: TrialId, worker: &str) -> Result<(), CoreError>;
@@ -263,6 +196,93 @@ impl<G: Clone + Send, M: Clone + Send> MemoryStorage<G, M> {
     }
 }
 
+impl<G: Clone + Send, M: Clone + Send> ClaimSteps for MemoryStorage<G, M> {
+    type Row = Stored<G, M>;
+    type New = Box<Trial<G, M>>;
+
+    fn finished(&mut self) -> Result<Option<String>, CoreError> {
+        Ok(self.finished.clone())
+    }
+
+    fn lost(&mut self, timeout: f64) -> Result<Vec<LostTrial>, CoreError> {
+        let time = now();
+        Ok(self
+            .open
+            .iter()
+            .map(|&i| (&self.trials[i].trial, self.heartbeats[i]))
+            .filter(|(t, beat)| t.state == TrialState::Running && time - beat > timeout)
+            .map(|(t, _)| LostTrial {
+                id: t.id.0,
+                attempts: t.attempts,
+            })
+            .collect())
+    }
+
+    fn fail(&mut self, id: u64, reason: &str) -> Result<(), CoreError> {
+        let i = id as usize;
+        let t = &mut self.trials[i].trial;
+        t.state = TrialState::Failed;
+        t.reason = Some(reason.to_string());
+        t.finished_at = Some(now());
+        self.tell(i);
+        Ok(())
+    }
+
+    fn requeue(&mut self, id: u64) -> Result<(), CoreError> {
+        self.trials[id as usize].trial.state = TrialState::Pending;
+        Ok(())
+    }
+
+    fn first_pending(&mut self) -> Result<Option<u64>, CoreError> {
+        Ok(self
+            .open
+            .iter()
+            .map(|&i| &self.trials[i].trial)
+            .find(|t| t.state == TrialState::Pending)
+            .map(|t| t.id.0))
+    }
+
+    fn changes(&mut self, since: u64) -> Result<Vec<Stored<G, M>>, CoreError> {
+        let mut changed: Vec<usize> = self.events[since as usize..].to_vec();
+        changed.sort_unstable();
+        changed.dedup();
+        Ok(changed.iter().map(|&i| self.trials[i].clone()).collect())
+    }
+
+    fn insert(&mut self, trial: Box<Trial<G, M>>) -> Result<u64, CoreError> {
+        let i = self.trials.len();
+        if trial.id.0 != i as u64 {
+            return Err(CoreError::Storage(
+                format!("trial {} asked as the study's trial {i}", trial.id).into(),
+            ));
+        }
+        let seq = self.event(i);
+        self.trials.push(Stored {
+            trial: *trial,
+            asked_seq: seq,
+            told_seq: None,
+        });
+        self.heartbeats.push(now());
+        self.open.push(i);
+        Ok(i as u64)
+    }
+
+    fn start(&mut self, id: u64, worker: &str) -> Result<Stored<G, M>, CoreError> {
+        let i = id as usize;
+        let t = &mut self.trials[i].trial;
+        t.state = TrialState::Running;
+        t.worker = Some(worker.to_string());
+        t.attempts += 1;
+        self.heartbeats[i] = now();
+        Ok(self.trials[i].clone())
+    }
+
+    fn finish_study(&mut self, reason: &str) -> Result<(), CoreError> {
+        self.finished = Some(reason.to_string());
+        Ok(())
+    }
+}
+
 impl<G: Clone + Send, M: Clone + Send> Storage<G, M> for MemoryStorage<G, M> {
     fn claim(
         &mut self,
@@ -270,64 +290,12 @@ impl<G: Clone + Send, M: Clone + Send> Storage<G, M> for MemoryStorage<G, M> {
         lease: Lease,
         since: u64,
         ask: &mut Ask<'_, G, M>,
-    ) -> Result<Claim<G, M>, CoreError> {
-        if let Some(reason) = &self.finished {
-            return Ok(Claim::Done(reason.clone()));
-        }
-        let time = now();
-        for i in self.open.clone() {
-            let t = &mut self.trials[i].trial;
-            if t.state == TrialState::Running && time - self.heartbeats[i] > lease.timeout {
-                if t.attempts >= lease.max_attempts {
-                    t.state = TrialState::Failed;
-                    t.reason = Some(lost_reason(t.attempts, lease));
-                    t.finished_at = Some(time);
-                    self.tell(i);
-                } else {
-                    t.state = TrialState::Pending;
-                }
-            }
-        }
-        let pending = self
-            .open
-            .iter()
-            .copied()
-            .find(|&i| self.trials[i].trial.state == TrialState::Pending);
-        let i = match pending {
-            Some(i) => i,
-            None => {
-                let mut changed: Vec<usize> = self.events[since as usize..].to_vec();
-                changed.sort_unstable();
-                changed.dedup();
-                let changes: Vec<Stored<G, M>> =
-                    changed.iter().map(|&i| self.trials[i].clone()).collect();
-                match ask(&changes)? {
-                    Asked::New(trial) => {
-                        let i = self.trials.len();
-                        let seq = self.event(i);
-                        self.trials.push(Stored {
-                            trial: *trial,
-                            asked_seq: seq,
-                            told_seq: None,
-                        });
-                        self.heartbeats.push(time);
-                        self.open.push(i);
-                        i
-                    }
-                    Asked::Wait => return Ok(Claim::Wait),
-                    Asked::Stop(reason) => {
-                        self.finished = Some(reason.clone());
-                        return Ok(Claim::Done(reason));
-                    }
-                }
-            }
-        };
-        let t = &mut self.trials[i].trial;
-        t.state = TrialState::Running;
-        t.worker = Some(worker.to_string());
-        t.attempts += 1;
-        self.heartbeats[i] = time;
-        Ok(Claim::Run(Box::new(t.clone())))
+    ) -> Result<Claim<Box<Trial<G, M>>>, CoreError> {
+        Ok(match claim::claim(self, worker, lease, since, ask)? {
+            Claim::Run(stored) => Claim::Run(Box::new(stored.trial)),
+            Claim::Wait => Claim::Wait,
+            Claim::Done(reason) => Claim::Done(reason),
+        })
     }
 
     fn heartbeat(&mut self, trial: TrialId, worker: &str) -> Result<(), CoreError> {
@@ -379,22 +347,23 @@ impl<G: Clone + Send, M: Clone + Send> Storage<G, M> for MemoryStorage<G, M> {
     }
 }
 
-/// Why a trial failed whose worker was lost `attempts` times.
-pub fn lost_reason(attempts: u32, lease: Lease) -> String {
-    format!(
-        "its worker was lost {attempts} times (no heartbeat for {} s)",
-        lease.timeout
-    )
-}
-
 /// What a study reports as it goes.
 pub enum StudyEvent<'a, G, M> {
     /// This worker starts a trial.
     Started(&'a Trial<G, M>),
-    /// A step of the running trial's evaluation (a training step).
-    Step { step: usize, steps: usize },
-    /// This worker ended a trial and recorded it.
-    Done(&'a Trial<G, M>),
+    /// A step of the running trial's evaluation (a training step); `spent`: what the study has
+    /// spent, this trial's steps so far included (its seconds: the study's wall time).
+    Step {
+        step: usize,
+        steps: usize,
+        spent: Spent,
+    },
+    /// This worker ended a trial and recorded it; `spent`: what the study has spent, this trial
+    /// included.
+    Done {
+        trial: &'a Trial<G, M>,
+        spent: Spent,
+    },
     /// This worker ended a trial that another worker had taken over (its heartbeat was late): the
     /// result is dropped.
     Lost(&'a Trial<G, M>),
@@ -499,11 +468,21 @@ impl<'a, S: SearchSpace> Study<'a, S> {
                 Claim::Done(reason) => return Ok(reason),
             };
             observe(StudyEvent::Started(&trial));
+            let cost = self.evaluator.cost(&trial.proposal());
+            let before = self.ended();
+            let clock = (self.started, self.seconds_before.unwrap_or(0.0));
             let evaluation = {
                 let _alive = storage.keep_alive(trial.id, &self.worker, self.lease.interval())?;
                 self.evaluator
                     .evaluate(&trial, &mut |step, steps| {
-                        observe(StudyEvent::Step { step, steps })
+                        let part = step as f64 / steps.max(1) as f64;
+                        let spent = Spent {
+                            trials: before.trials,
+                            images: before.images + (cost.images as f64 * part) as u64,
+                            flops: before.flops + (cost.flops as f64 * part) as u64,
+                            seconds: clock.1 + clock.0.elapsed().as_secs_f64(),
+                        };
+                        observe(StudyEvent::Step { step, steps, spent })
                     })
                     .map_err(|source| CoreError::Evaluation {
                         trial: trial.id.0,
@@ -515,7 +494,18 @@ impl<'a, S: SearchSpace> Study<'a, S> {
             trial.reason = evaluation.reason;
             trial.finished_at = Some(now());
             match storage.finish(&trial)? {
-                true => observe(StudyEvent::Done(&trial)),
+                true => {
+                    let spent = Spent {
+                        trials: before.trials + 1,
+                        images: before.images + trial.outcome.images,
+                        flops: before.flops + trial.outcome.flops,
+                        seconds: clock.1 + clock.0.elapsed().as_secs_f64(),
+                    };
+                    observe(StudyEvent::Done {
+                        trial: &trial,
+                        spent,
+                    })
+                }
                 false => observe(StudyEvent::Lost(&trial)),
             }
         }
@@ -566,7 +556,7 @@ impl<'a, S: SearchSpace> Study<'a, S> {
         let last = changes_max_seq(&changes);
         self.applied = self.applied.max(last);
         if self.seconds_before.is_none() {
-            self.seconds_before = Some(self.spent().seconds);
+            self.seconds_before = Some(self.ended().seconds);
         }
         Ok(())
     }
@@ -581,9 +571,22 @@ impl<'a, S: SearchSpace> Study<'a, S> {
         Ok(())
     }
 
+    /// What the study's ended trials have spent (their seconds: their own).
+    fn ended(&self) -> Spent {
+        let ended = self.trials.iter().filter(|t| t.is_finished());
+        ended.fold(Spent::default(), |spent, t| {
+            spent.plus(Spent {
+                trials: 1,
+                images: t.outcome.images,
+                flops: t.outcome.flops,
+                seconds: t.outcome.seconds,
+            })
+        })
+    }
+
     /// What the study's trials have spent (ended ones) or will spend (the others, as estimated).
-    fn spent(&self) -> Spent {
-        let mut spent = Spent::default();
+    fn committed(&self) -> Committed {
+        let mut spent = Committed::default();
         for t in &self.trials {
             let (images, flops) = match t.is_finished() {
                 true => (t.outcome.images, t.outcome.flops),
@@ -607,7 +610,7 @@ impl<'a, S: SearchSpace> Study<'a, S> {
     fn decide(
         &mut self,
         changes: &[Stored<S::Genotype, S::Move>],
-    ) -> Result<Asked<S::Genotype, S::Move>, CoreError> {
+    ) -> Result<Asked<Box<TrialOf<S>>>, CoreError> {
         self.catch_up(changes)?;
         let asked = self.trials.len() as u64;
         let trials = &self.trials;
@@ -633,8 +636,8 @@ impl<'a, S: SearchSpace> Study<'a, S> {
         };
         let cost = self.evaluator.cost(&proposal);
         let spent = match self.stop {
-            Stop::Trials(_) => Spent::default(),
-            _ => self.spent(),
+            Stop::Trials(_) => Committed::default(),
+            _ => self.committed(),
         };
         let cannot_fit = |needs: String, budget: String| {
             Err(CoreError::InvalidSetting {
@@ -720,9 +723,9 @@ enum Event {
     Tell(usize),
 }
 
-/// What trials have spent.
+/// What trials have spent or, for those still running, will spend.
 #[derive(Debug, Clone, Copy, Default)]
-struct Spent {
+struct Committed {
     images: u64,
     flops: u64,
     seconds: f64,

@@ -74,7 +74,7 @@ pub enum TrialState {
 /// The training budget a strategy asks for (ignored by tabular evaluators, which have one fixed
 /// budget).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Budget {
+pub struct TrialBudget {
     /// Training images to pass forward and backward; `None` leaves it to the evaluator's default.
     pub images: Option<u64>,
 }
@@ -111,7 +111,7 @@ pub struct Proposal<G, M> {
     pub mutation: Option<Mutation<M>>,
     /// Start from the parent's trained weights (a network morphism) instead of from scratch.
     pub inherit: bool,
-    pub budget: Budget,
+    pub budget: TrialBudget,
     /// The part of one learning-rate schedule this trial trains through, as fractions of it
     /// (`[0.2, 0.3]`), for strategies whose lineages follow one schedule through every change of
     /// the network; `None`: a schedule of the trial's own (a warm restart).
@@ -133,7 +133,7 @@ impl<G, M> Proposal<G, M> {
             parent: None,
             mutation: None,
             inherit: false,
-            budget: Budget::default(),
+            budget: TrialBudget::default(),
             span: None,
             validate: true,
             score: None,
@@ -147,7 +147,7 @@ impl<G, M> Proposal<G, M> {
             parent: Some(parent),
             mutation: Some(mutation),
             inherit: false,
-            budget: Budget::default(),
+            budget: TrialBudget::default(),
             span: None,
             validate: true,
             score: None,
@@ -189,7 +189,7 @@ impl<G, M> Proposal<G, M> {
     /// The same proposal, trained on `images` training images.
     pub fn with_images(self, images: u64) -> Self {
         Proposal {
-            budget: Budget {
+            budget: TrialBudget {
                 images: Some(images),
             },
             ..self
@@ -332,7 +332,7 @@ impl<G, M> Trial<G, M> {
             parent: self.parent,
             mutation: self.mutation.clone(),
             inherit: self.inherit,
-            budget: Budget {
+            budget: TrialBudget {
                 images: self.images_asked,
             },
             span: self.span,

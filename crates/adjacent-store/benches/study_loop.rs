@@ -7,9 +7,10 @@
 
 use std::time::Instant;
 
+use adjacent_core::budget::Stop;
 use adjacent_core::spaces::nb201::{Cell, EdgeChange, Nb201Space};
 use adjacent_core::strategy::{Strategy, StrategyKind};
-use adjacent_core::study::{MemoryStorage, Stop, Storage, Study};
+use adjacent_core::study::{MemoryStorage, Storage, Study};
 use adjacent_core::tabular::{self, TabularEvaluator};
 use adjacent_core::trial::{Trial, TrialId};
 use adjacent_store::{DbStorage, StudySpec};
@@ -56,7 +57,7 @@ fn studied(
 }
 
 fn db(url: &str, name: &str) -> DbStorage<Cell, EdgeChange> {
-    let mut backend = adjacent_store::open(url).unwrap();
+    let mut database = adjacent_store::open(url).unwrap();
     let spec = StudySpec {
         name: name.into(),
         space: "nb201".into(),
@@ -65,8 +66,8 @@ fn db(url: &str, name: &str) -> DbStorage<Cell, EdgeChange> {
         data: "bench".into(),
         settings: "{}".into(),
     };
-    let info = adjacent_store::open_study(backend.as_mut(), &spec, true).unwrap();
-    DbStorage::new(backend, &info)
+    let info = adjacent_store::open_study(&mut database, &spec, true).unwrap();
+    DbStorage::new(database, &info)
 }
 
 fn main() {

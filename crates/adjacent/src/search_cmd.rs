@@ -376,17 +376,14 @@ pub const STUDY_DB: &str = "study.db";
 pub fn open_study(
     settings: &StudySettings,
     start: &Start,
-) -> Result<(Box<dyn adjacent_store::Backend>, StudyInfo, StudySettings)> {
+) -> Result<(adjacent_store::Database, StudyInfo, StudySettings)> {
     let url = match &settings.args.study.storage {
         Some(url) => url.clone(),
         None => settings.args.out.join(STUDY_DB).display().to_string(),
     };
     let mut backend = adjacent_store::open(&url)?;
-    let info = adjacent_store::open_study(
-        backend.as_mut(),
-        &settings.spec(),
-        matches!(start, Start::New),
-    )?;
+    let info =
+        adjacent_store::open_study(&mut backend, &settings.spec(), matches!(start, Start::New))?;
     let recorded: StudySettings = serde_json::from_str(&info.spec.settings)
         .with_context(|| format!("{url}: study {:?}: damaged settings", info.spec.name))?;
     if let Start::Resume = start {
@@ -453,10 +450,9 @@ fn start_network(args: &SearchArgs, config: &SearchConfig) -> Result<Option<Star
 /// recorded), so that the folder can be used again; anything holding a result stays.
 pub fn remove_unused_output(out: &Path) {
     let db = out.join(STUDY_DB);
-    let no_trials = adjacent_store::SqliteBackend::open(&db)
+    let no_trials = adjacent_store::open(&db.display().to_string())
         .ok()
         .and_then(|mut b| {
-            use adjacent_store::Backend;
             let studies = b.studies().ok()?;
             Some(
                 studies
@@ -713,14 +709,14 @@ fn search_into(
                     fmt_acc(best)
                 ));
             }
-            SearchEvent::Study(StudyEvent::Step { step, steps })
+            SearchEvent::Study(StudyEvent::Step { step, steps, .. })
             | SearchEvent::Step { step, steps } => {
                 if let Stop::Images(_) | Stop::Flops(_) = stop {
                     let share = step as f64 / steps.max(1) as f64;
                     bar.set_position((spent_before + share * running) as u64);
                 }
             }
-            SearchEvent::Study(StudyEvent::Done(record)) => {
+            SearchEvent::Study(StudyEvent::Done { trial: record, .. }) => {
                 done += 1;
                 spent_before += match stop {
                     Stop::Images(_) => record.outcome.images as f64,

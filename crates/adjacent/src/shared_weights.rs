@@ -10,17 +10,17 @@ use adjacent_core::trial::WeightsHash;
 use adjacent_nn::net::Network;
 use adjacent_nn::weights::{FolderStore, WeightFiles, WeightStore};
 use adjacent_nn::{Device, NnError};
-use adjacent_store::{Backend, Weights};
+use adjacent_store::{Database, Weights};
 
 /// Weights in the database of study `study`, cached in a folder.
 pub struct DatabaseWeights {
     cache: FolderStore,
-    backend: Mutex<Box<dyn Backend>>,
+    backend: Mutex<Database>,
     study: i64,
 }
 
 impl DatabaseWeights {
-    pub fn new(cache: PathBuf, backend: Box<dyn Backend>, study: i64) -> Result<Self, NnError> {
+    pub fn new(cache: PathBuf, backend: Database, study: i64) -> Result<Self, NnError> {
         Ok(DatabaseWeights {
             cache: FolderStore::new(cache)?,
             backend: Mutex::new(backend),
@@ -28,7 +28,7 @@ impl DatabaseWeights {
         })
     }
 
-    fn backend(&self) -> std::sync::MutexGuard<'_, Box<dyn Backend>> {
+    fn backend(&self) -> std::sync::MutexGuard<'_, Database> {
         // A worker that panicked while holding the connection leaves it usable: every call is
         // its own transaction.
         self.backend.lock().unwrap_or_else(|e| e.into_inner())

@@ -6,12 +6,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use adjacent_core::budget::Stop;
 use adjacent_core::error::BoxError;
 use adjacent_core::spaces::nb201::{Cell, EdgeChange, Nb201Space};
 use adjacent_core::strategy::{StrategyContext, StrategyKind};
-use adjacent_core::study::{
-    Cost, Evaluation, Evaluator, MakeStrategy, Stop, Storage, Study, StudyEvent,
-};
+use adjacent_core::study::{Cost, Evaluation, Evaluator, MakeStrategy, Storage, Study, StudyEvent};
 use adjacent_core::tabular::{self, TabularEvaluator};
 use adjacent_core::trial::{Proposal, Trial, fittest};
 use adjacent_nn::search::{self, SearchConfig, SearchEvent, StudySetup};
@@ -101,7 +100,7 @@ fn run_table_worker(
         .with_lease(settings.args.study.lease()?)
         .with_poll(Duration::from_millis(20))
         .run(storage, &mut |event| {
-            if let StudyEvent::Done(t) = event {
+            if let StudyEvent::Done { trial: t, .. } = event {
                 done += 1;
                 eprintln!(
                     "trial {:>4} {:<8} valid {:>6.2}%  {}",
@@ -211,7 +210,7 @@ pub fn run_worker(args: WorkerArgs) -> Result<()> {
     let waited = Instant::now();
     let (backend, info) = loop {
         let found = adjacent_store::open(&args.storage).and_then(|mut backend| {
-            let info = adjacent_store::find_study(backend.as_mut(), &args.study)?;
+            let info = adjacent_store::find_study(&mut backend, &args.study)?;
             Ok((backend, info))
         });
         match found {
@@ -270,7 +269,11 @@ pub fn run_worker(args: WorkerArgs) -> Result<()> {
                     info.spec.name
                 );
             };
-            let stop = budget(&settings.args)?.search_part(settings.config.final_share);
+            let stop = adjacent_core::budget::Budget {
+                total: budget(&settings.args)?,
+                final_share: settings.config.final_share,
+            }
+            .search_part();
             let mut storage = DbStorage::new(backend, &info);
             let setup = StudySetup {
                 stop,
@@ -279,7 +282,7 @@ pub fn run_worker(args: WorkerArgs) -> Result<()> {
             };
             let mut done = 0;
             let (run, _) = search::run(make, &evaluator, setup, &mut storage, &mut |event| {
-                if let SearchEvent::Study(StudyEvent::Done(t)) = event {
+                if let SearchEvent::Study(StudyEvent::Done { trial: t, .. }) = event {
                     done += 1;
                     print_trial(t);
                 }
@@ -366,7 +369,7 @@ pub fn run_study(args: StudyArgs) -> Result<()> {
         }
         StudyCommand::Show { storage, study } => {
             let mut backend = adjacent_store::open(&storage)?;
-            let info = adjacent_store::find_study(backend.as_mut(), &study)?;
+            let info = adjacent_store::find_study(&mut backend, &study)?;
             let settings: serde_json::Value =
                 serde_json::from_str(&info.spec.settings).unwrap_or(serde_json::Value::Null);
             let shown = serde_json::json!({
@@ -383,7 +386,7 @@ pub fn run_study(args: StudyArgs) -> Result<()> {
             out,
         } => {
             let mut backend = adjacent_store::open(&storage)?;
-            let info = adjacent_store::find_study(backend.as_mut(), &study)?;
+            let info = adjacent_store::find_study(&mut backend, &study)?;
             let mut storage =
                 DbStorage::<serde_json::Value, serde_json::Value>::new(backend, &info);
             let history = storage.history()?;

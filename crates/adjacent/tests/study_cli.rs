@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use adjacent_core::space::SearchSpace;
 use adjacent_core::spaces::nb201::{Cell, Nb201Space};
-use adjacent_store::Backend;
 use common::{adjacent, fails, records, summary};
 use serde_json::Value;
 
@@ -135,7 +134,7 @@ fn stored(db: &Path) -> Vec<adjacent_store::Row> {
     if !db.exists() {
         return Vec::new();
     }
-    let Ok(mut backend) = adjacent_store::SqliteBackend::open(db) else {
+    let Ok(mut backend) = adjacent_store::open(&db.display().to_string()) else {
         return Vec::new();
     };
     match backend.studies() {

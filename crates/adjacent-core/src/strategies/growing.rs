@@ -447,20 +447,18 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cell::{Cell, DEFAULT_CELL};
     use crate::network::NetworkArch;
     use crate::spaces::grown::{GrownSpace, Limits};
-    use crate::spaces::nb201::Cell;
     use crate::strategy::replay;
     use crate::trial::{Outcome, Trial};
-
-    const CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
 
     fn space() -> GrownSpace {
         GrownSpace::new(Limits::default(), 8, 1, 28, 10).unwrap()
     }
 
     fn plan() -> GrowthPlan<NetworkArch> {
-        let cell: Cell = CELL.parse().unwrap();
+        let cell: Cell = DEFAULT_CELL.parse().unwrap();
         let horizon = 5_000_000_000_000;
         GrowthPlan {
             start: NetworkArch::uniform(cell, 8, 1, 1, 10),

@@ -10,12 +10,12 @@ mod setup;
 
 use std::time::Instant;
 
+pub use adjacent_core::budget::Stop;
 use adjacent_core::compute;
 use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::space::TrialOf;
 use adjacent_core::spaces::grown::GrownSpace;
-pub use adjacent_core::study::Stop;
 use adjacent_core::study::{Lease, MakeStrategy, Storage, Stored, Study, StudyEvent};
 use adjacent_core::trial::{TrialId, TrialState, fittest};
 
@@ -239,7 +239,11 @@ pub fn search(
             lease,
         } => {
             plan.validate()?;
-            let search_part = total.search_part(plan.share);
+            let search_part = adjacent_core::budget::Budget {
+                total,
+                final_share: plan.share,
+            }
+            .search_part();
             let study = StudySetup {
                 stop: search_part,
                 worker,
