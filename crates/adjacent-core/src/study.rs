@@ -349,8 +349,8 @@ impl<G: Clone + Send, M: Clone + Send> Storage<G, M> for MemoryStorage<G, M> {
 
 /// What a study reports as it goes.
 pub enum StudyEvent<'a, G, M> {
-    /// This worker starts a trial.
-    Started(&'a Trial<G, M>),
+    /// This worker starts a trial, which will cost `cost`.
+    Started { trial: &'a Trial<G, M>, cost: Cost },
     /// A step of the running trial's evaluation (a training step); `spent`: what the study has
     /// spent, this trial's steps so far included (its seconds: the study's wall time).
     Step {
@@ -467,8 +467,11 @@ impl<'a, S: SearchSpace> Study<'a, S> {
                 }
                 Claim::Done(reason) => return Ok(reason),
             };
-            observe(StudyEvent::Started(&trial));
             let cost = self.evaluator.cost(&trial.proposal());
+            observe(StudyEvent::Started {
+                trial: &trial,
+                cost,
+            });
             let before = self.ended();
             let clock = (self.started, self.seconds_before.unwrap_or(0.0));
             let evaluation = {

@@ -65,9 +65,9 @@ impl SmallCnn {
 
     fn forward(&self, mut x: Tensor<4>) -> Tensor<2> {
         for (conv, bn) in self.convs.iter().zip(&self.bns) {
-            x = relu(adjacent_nn::batch_norm::batch_norm(
+            x = relu(adjacent_kernels::batch_norm::batch_norm(
                 bn,
-                adjacent_nn::conv::conv2d(conv, x),
+                adjacent_kernels::conv::conv2d(conv, x),
             ));
         }
         let [b, c, _, _] = x.dims();
@@ -347,8 +347,9 @@ fn main() {
             let mut torch_best: Option<Result<f64, String>> = None;
             for _ in 0..rounds {
                 if baseline {
-                    let measured =
-                        pool.install(|| adjacent_nn::conv::with_burn_kernels(|| ours(case, steps)));
+                    let measured = pool.install(|| {
+                        adjacent_kernels::conv::with_burn_kernels(|| ours(case, steps))
+                    });
                     burn = best(burn, measured);
                 }
                 adjacent = best(adjacent, pool.install(|| ours(case, steps)));

@@ -9,7 +9,7 @@ use adjacent_core::compute;
 use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::schedule::Schedule;
-use adjacent_nn::data::{self, BadImagePolicy, Normalization};
+use adjacent_data::{self as data, BadImagePolicy, Normalization};
 use adjacent_nn::net::Network;
 use adjacent_nn::train::{self, Devices, TrainConfig};
 use adjacent_nn::transfer::morph;

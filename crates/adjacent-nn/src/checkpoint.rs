@@ -9,9 +9,9 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::data::Normalization;
 use crate::error::NnError;
 use crate::net::Network;
+use adjacent_data::Normalization;
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const ARCH_FILE: &str = "arch.json";
@@ -128,12 +128,6 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, NnErr
         path: path.to_path_buf(),
         reason: format!("line {}, column {}: {e}", e.line(), e.column()),
     })
-}
-
-/// Reads the architecture file `path` and checks the architecture.
-pub fn read_arch(path: &Path) -> Result<NetworkArch, NnError> {
-    let arch: NetworkArch = read_json(path)?;
-    validated(arch, path)
 }
 
 fn validated(arch: NetworkArch, path: &Path) -> Result<NetworkArch, NnError> {

@@ -1,13 +1,13 @@
-//! adjacent-nn: architectures become burn networks that train on real images.
+//! adjacent-nn: architectures become burn networks that train on real images. A genotype of
+//! adjacent-core ([`NetworkArch`](adjacent_core::network::NetworkArch)) becomes a [`net::Network`];
+//! [`train`] trains and evaluates it on an image set of adjacent-data; [`transfer`] carries a
+//! trained network's weights through a network morphism to its child; [`weights`] keeps trained
+//! networks by content hash and [`checkpoint`] saves a model with what it needs to be used again.
+//! The convolutions and batch norm are adjacent-kernels'.
 
-pub mod batch_norm;
 pub mod checkpoint;
-pub mod conv;
-pub mod data;
 pub mod error;
 pub mod net;
-pub mod oneshot;
-pub mod search;
 pub mod train;
 pub mod transfer;
 pub mod weights;

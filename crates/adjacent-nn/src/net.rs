@@ -9,8 +9,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::batch_norm::batch_norm;
-use crate::conv;
+use adjacent_kernels::batch_norm::batch_norm;
+use adjacent_kernels::conv;
 
 /// ReLU, convolution (no bias), batch norm: the benchmark's `nor_conv` operations.
 #[derive(Module, Debug)]
@@ -225,7 +225,7 @@ impl Network {
 
 /// The skeleton around the cells (stem, reductions between the stages, head), borrowed from a
 /// network or a supernet.
-pub(crate) struct Skeleton<'a> {
+pub struct Skeleton<'a> {
     pub stem_conv: &'a Conv2d,
     pub stem_bn: &'a BatchNorm,
     pub reductions: &'a [Reduction],

@@ -13,10 +13,10 @@ use burn::optim::{GradientsParams, SgdConfig, decay::WeightDecayConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::loader::{self, Batch, Plan};
-use crate::data::{ImageSet, Normalization};
 use crate::error::NnError;
 use crate::net::Network;
+use adjacent_data::loader::{self, Batch, Plan};
+use adjacent_data::{ImageSet, Normalization};
 
 /// Settings of one training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

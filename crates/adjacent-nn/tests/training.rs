@@ -4,8 +4,8 @@ mod common;
 
 use adjacent_core::network::NetworkArch;
 use adjacent_core::schedule::Schedule;
+use adjacent_data::{self as data, BadImagePolicy, Normalization};
 use adjacent_nn::checkpoint::{self, ModelCard};
-use adjacent_nn::data::{self, BadImagePolicy, Normalization};
 use adjacent_nn::net::Network;
 use adjacent_nn::train::{self, Devices, RunEnd, TrainConfig};
 use burn::module::Module;

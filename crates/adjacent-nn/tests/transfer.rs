@@ -6,7 +6,7 @@ mod common;
 use adjacent_core::morphism::{CellAt, Morphism};
 use adjacent_core::network::NetworkArch;
 use adjacent_core::spaces::nb201::Op;
-use adjacent_nn::data::{self, BadImagePolicy, Normalization};
+use adjacent_data::{self as data, BadImagePolicy, Normalization};
 use adjacent_nn::net::{Edge, Network};
 use adjacent_nn::train::{self, Devices, TrainConfig};
 use adjacent_nn::transfer::morph;

@@ -12,8 +12,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::files::write_json;
 use crate::plot;
+use adjacent_search::output::write_json;
 
 /// The NAS-Bench-201 CIFAR-10 table shipped with adjacent (MIT; see data/README.md).
 const BUILTIN_TABLE: &[u8] = include_bytes!("../../../data/nb201_cifar10.csv.gz");

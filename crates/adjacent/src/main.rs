@@ -1,12 +1,11 @@
 //! adjacent: neural architecture search in the adjacent possible.
 
 mod bench_cmd;
-mod files;
+mod data_args;
 mod oneshot_cmd;
 mod plot;
 mod report_cmd;
 mod search_cmd;
-mod shared_weights;
 mod study_cmd;
 mod train_cmd;
 

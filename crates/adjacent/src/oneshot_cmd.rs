@@ -5,18 +5,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use adjacent_core::spaces::nb201;
-use adjacent_core::tabular;
-use adjacent_nn::data;
-use adjacent_nn::oneshot::{
-    self, Context as SearchContext, EpochRecord, MethodKind, OneShotConfig,
-};
+use adjacent_core::tabular::{self, Judge, TabularEvaluator};
 use adjacent_nn::train::Devices;
+use adjacent_oneshot::{
+    self as oneshot, Context as SearchContext, EpochRecord, MethodKind, OneShotConfig,
+};
+use adjacent_search::output::{folder_in_use, write_json};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 
-use crate::files::{folder_in_use, write_json};
-use crate::train_cmd::DataArgs;
+use crate::data_args::DataArgs;
 
 #[derive(Args, Debug)]
 pub struct OneShotArgs {
@@ -140,32 +139,10 @@ pub fn run(args: OneShotArgs) -> Result<()> {
         );
     }
     let data = args.data.load()?;
-    let (weights_set, arch_set) = data::split(&data, args.subset, 0.5, args.seed)?;
+    let (weights_set, arch_set) = adjacent_data::split(&data, args.subset, 0.5, args.seed)?;
     let arch_set = arch_set.expect("half of the images");
     let resolution = [weights_set.channels, weights_set.height, weights_set.width];
-    let estimate = oneshot::supernet::memory_estimate(
-        method,
-        config.channels,
-        config.cells,
-        config.batch,
-        resolution,
-    );
-    if let Some(available) = proc_kb("/proc/meminfo", "MemAvailable:")
-        && estimate > available
-    {
-        bail!(
-            "the {} supernet (C={}, N={}, batch {}, {}x{}x{}) needs about {:.1} GiB; this machine has {:.1} GiB available: lower --batch, --channels or --cells",
-            method.name(),
-            config.channels,
-            config.cells,
-            config.batch,
-            resolution[0],
-            resolution[1],
-            resolution[2],
-            gib(estimate),
-            gib(available)
-        );
-    }
+    let estimate = check_memory(&config, resolution)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     if let (Some(_), Some(dataset)) = (&judge, &args.dataset) {
@@ -177,7 +154,7 @@ pub fn run(args: OneShotArgs) -> Result<()> {
             );
         }
     }
-    let norm = data::Normalization::of(&weights_set);
+    let norm = adjacent_data::Normalization::of(&weights_set);
     let devices = Devices::new(adjacent_nn::Device::flex());
     eprintln!(
         "oneshot {}: supernet C={} N={} on {} images for the weights and {} for the architecture ({}x{}x{}), {} epochs, batch {}, about {:.1} GiB",
@@ -193,10 +170,6 @@ pub fn run(args: OneShotArgs) -> Result<()> {
         config.batch,
         gib(estimate)
     );
-    let history_path = args.out.join("history.jsonl");
-    let mut history = std::fs::File::create(&history_path)
-        .with_context(|| format!("cannot create {}", history_path.display()))?;
-    let mut write_error = None;
     let ctx = SearchContext {
         weights_set: &weights_set,
         arch_set: &arch_set,
@@ -204,44 +177,13 @@ pub fn run(args: OneShotArgs) -> Result<()> {
         devices: &devices,
         config: &config,
     };
-    let result = oneshot::search(
-        &ctx,
-        weights_set.channels,
-        weights_set.classes(),
-        &mut |record| {
-            eprintln!("{}", epoch_line(record, config.epochs));
-            let line = serde_json::to_string(record).expect("a record serializes");
-            if let Err(e) = writeln!(history, "{line}") {
-                write_error.get_or_insert(e);
-            }
-        },
-    )?;
-    if let Some(e) = write_error {
-        return Err(e).with_context(|| format!("cannot write {}", history_path.display()));
-    }
-    let arch = oneshot::Supernet::arch_for(
-        result.cell,
-        config.channels,
-        config.cells,
-        weights_set.channels,
-        weights_set.classes(),
-    );
-    write_json(&args.out.join("arch.json"), &arch)?;
-    save_supernet(&args.out.join("supernet.safetensors"), &result.supernet)?;
-    let cell = result.cell.to_string();
-    let (table_valid_acc, table_test_acc) = match &judge {
-        Some((evaluator, judge)) => (
-            evaluator.query(&result.cell).valid_acc,
-            Some(judge.test_acc(&result.cell)),
-        ),
-        None => (None, None),
-    };
+    let result = search_with_history(&ctx, &args.out.join("history.jsonl"))?;
     let output = OneShotOutput {
         method: method.name(),
-        arch: cell.clone(),
+        arch: result.cell.to_string(),
         seconds: result.seconds,
-        table_valid_acc,
-        table_test_acc,
+        table_valid_acc: None,
+        table_test_acc: None,
         peak_memory_bytes: proc_kb("/proc/self/status", "VmHWM:"),
         memory_estimate_bytes: estimate,
         data: &data.source,
@@ -250,9 +192,95 @@ pub fn run(args: OneShotArgs) -> Result<()> {
         resolution,
         config: &config,
     };
-    write_json(&args.out.join("result.json"), &output)?;
+    write_outputs(
+        &args.out,
+        &result,
+        output,
+        judge.as_ref(),
+        weights_set.classes(),
+    )
+}
+
+/// The supernet's estimated memory, refused when the machine has less available.
+fn check_memory(config: &OneShotConfig, resolution: [usize; 3]) -> Result<u64> {
+    let estimate = oneshot::supernet::memory_estimate(
+        config.method,
+        config.channels,
+        config.cells,
+        config.batch,
+        resolution,
+    );
+    if let Some(available) = proc_kb("/proc/meminfo", "MemAvailable:")
+        && estimate > available
+    {
+        bail!(
+            "the {} supernet (C={}, N={}, batch {}, {}x{}x{}) needs about {:.1} GiB; this machine has {:.1} GiB available: lower --batch, --channels or --cells",
+            config.method.name(),
+            config.channels,
+            config.cells,
+            config.batch,
+            resolution[0],
+            resolution[1],
+            resolution[2],
+            gib(estimate),
+            gib(available)
+        );
+    }
+    Ok(estimate)
+}
+
+/// Runs the search, a line of progress and of `history` (JSON lines) per epoch.
+fn search_with_history(ctx: &SearchContext, history_path: &Path) -> Result<oneshot::OneShotResult> {
+    let mut history = std::fs::File::create(history_path)
+        .with_context(|| format!("cannot create {}", history_path.display()))?;
+    let mut write_error = None;
+    let epochs = ctx.config.epochs;
+    let result = oneshot::search(
+        ctx,
+        ctx.weights_set.channels,
+        ctx.weights_set.classes(),
+        &mut |record| {
+            eprintln!("{}", epoch_line(record, epochs));
+            let line = serde_json::to_string(record).expect("a record serializes");
+            if let Err(e) = writeln!(history, "{line}") {
+                write_error.get_or_insert(e);
+            }
+        },
+    )?;
+    match write_error {
+        Some(e) => Err(e).with_context(|| format!("cannot write {}", history_path.display())),
+        None => Ok(result),
+    }
+}
+
+/// Writes the returned cell's network, the supernet and `result.json` (with the table's scores of
+/// the cell when there is a table), and says what was found.
+fn write_outputs(
+    out: &Path,
+    result: &oneshot::OneShotResult,
+    mut output: OneShotOutput,
+    judge: Option<&(TabularEvaluator, Judge)>,
+    classes: usize,
+) -> Result<()> {
+    let config = output.config;
+    let [channels, ..] = output.resolution;
+    let arch = oneshot::Supernet::arch_for(
+        result.cell,
+        config.channels,
+        config.cells,
+        channels,
+        classes,
+    );
+    write_json(&out.join("arch.json"), &arch)?;
+    save_supernet(&out.join("supernet.safetensors"), &result.supernet)?;
+    if let Some((evaluator, judge)) = judge {
+        output.table_valid_acc = evaluator.query(&result.cell).valid_acc;
+        output.table_test_acc = Some(judge.test_acc(&result.cell));
+    }
+    write_json(&out.join("result.json"), &output)?;
+    let cell = &output.arch;
     println!("cell: {cell}");
-    if let (Some(valid), Some(test)) = (table_valid_acc, table_test_acc) {
+    if let (Some(valid), Some(test)) = (output.table_valid_acc, output.table_test_acc) {
         println!("table: {valid:.2}% validation (12 epochs), {test:.2}% test (200 epochs)");
     }
     println!(

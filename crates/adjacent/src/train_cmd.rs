@@ -8,16 +8,17 @@ use std::time::Instant;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::schedule::Schedule;
 use adjacent_core::spaces::nb201::Cell;
+use adjacent_data::{Dataset, ImageSet, Normalization};
 use adjacent_nn::checkpoint::{self, ModelCard};
-use adjacent_nn::data::{self, BadImagePolicy, Dataset, ImageSet, Normalization};
 use adjacent_nn::net::Network;
 use adjacent_nn::train::{self, Devices, EpochReport, Event, RunEnd, TrainConfig};
+use adjacent_search::output::{folder_in_use, write_json};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::files::{folder_in_use, write_json};
+use crate::data_args::DataArgs;
 
 /// Files a training run writes into its output folder.
 const OUTPUT_FILES: [&str; 4] = [
@@ -33,47 +34,6 @@ pub enum Toggle {
     Auto,
     On,
     Off,
-}
-
-#[derive(Args, Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DataArgs {
-    /// Data set: `builtin` (a Fashion-MNIST subset shipped with adjacent), or a folder with IDX
-    /// files, the CIFAR-10 binary release, or the ImageFolder layout (train/<class>/*, test/<class>/*).
-    #[arg(long, default_value = "builtin")]
-    pub data: String,
-    /// What to do with an image that fails to decode.
-    #[arg(long, value_enum, default_value = "fail")]
-    pub on_bad_image: BadImage,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BadImage {
-    Fail,
-    Skip,
-}
-
-impl DataArgs {
-    pub fn load(&self) -> Result<Dataset> {
-        let policy = match self.on_bad_image {
-            BadImage::Fail => BadImagePolicy::Fail,
-            BadImage::Skip => BadImagePolicy::Skip,
-        };
-        let started = Instant::now();
-        let data = data::load(&self.data, policy)?;
-        eprintln!(
-            "data: {} ({} training, {} test images, {}x{}x{}, {} classes) loaded in {:.1} s",
-            data.source,
-            data.train.len(),
-            data.test.len(),
-            data.train.channels,
-            data.train.height,
-            data.train.width,
-            data.train.classes(),
-            started.elapsed().as_secs_f64()
-        );
-        Ok(data)
-    }
 }
 
 #[derive(Args, Debug)]
@@ -198,145 +158,52 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     let device = adjacent_nn::device(&args.device)?;
     prepare_out(&args.out, args.force)?;
     let data = args.data.load()?;
-    let (train_set, valid_set) = data::split(&data, args.subset, args.valid, args.seed)?;
-    let augment = match args.augment {
-        Toggle::Auto => train_set.channels == 3,
-        Toggle::On => true,
-        Toggle::Off => false,
-    };
-    let config = TrainConfig {
-        epochs: args.epochs,
-        images: None,
-        span: [0.0, 1.0],
-        batch: args.batch,
-        lr: args.lr,
-        schedule,
-        momentum: args.momentum,
-        nesterov: !args.no_nesterov,
-        weight_decay: args.weight_decay,
-        clip_norm: args.clip_norm,
-        label_smoothing: args.label_smoothing,
-        augment,
-        seed: args.seed,
-    };
+    let (train_set, valid_set) = adjacent_data::split(&data, args.subset, args.valid, args.seed)?;
+    let config = train_config(&args, schedule, train_set.channels == 3);
     config.validate()?;
     let devices = Devices::new(device);
     devices.plain.seed(args.seed);
     devices.train.seed(args.seed);
-    let (model, card) = match (&args.from, cell) {
-        (Some(from), _) => {
-            let (model, card) = checkpoint::load(from, &devices.train)?;
-            check_input(from, &card, &train_set, &data.source)?;
-            (model, card)
-        }
-        (None, Some(cell)) => {
-            let arch = NetworkArch::uniform(
-                cell,
-                args.channels,
-                args.cells,
-                train_set.channels,
-                train_set.classes(),
-            );
-            arch.validate()?;
-            let card = ModelCard {
-                arch: arch.clone(),
-                height: train_set.height,
-                width: train_set.width,
-                normalization: Normalization::of(&train_set),
-                class_names: train_set.class_names.clone(),
-            };
-            (Network::new(&arch, &devices.train), card)
-        }
-        (None, None) => bail!("give --arch CELL or --from DIR"),
-    };
-    let arch = card.arch.clone();
-    let norm = card.normalization.clone();
-    let arch_text = match &args.arch {
-        Some(text) => text.clone(),
-        None => serde_json::to_string(&arch)?,
-    };
-    eprintln!(
-        "training C={} with {} cells ({} parameters){} on {} images, validating on {}, {} epochs, batch {}, lr {} {}{}",
-        arch.channels,
-        arch.stages.iter().map(Vec::len).sum::<usize>(),
-        arch.params(),
-        args.from.as_ref().map_or(String::new(), |f| format!(
-            ", continued from {}",
-            f.display()
-        )),
+    let (model, card) = start_model(&args, cell, &train_set, &data, &devices)?;
+    print_plan(
+        &args,
+        &card.arch,
+        &config,
         train_set.len(),
-        valid_set.as_ref().map_or(0, ImageSet::len),
-        config.epochs,
-        config.batch,
-        config.lr,
-        config.schedule,
-        if augment { ", augmented" } else { "" }
+        valid_set.as_ref(),
     );
-
-    let metrics_path = args.out.join("metrics.jsonl");
-    let mut metrics = std::fs::File::create(&metrics_path)
-        .with_context(|| format!("cannot create {}", metrics_path.display()))?;
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "epoch {prefix} [{bar:30}] {pos}/{len} steps, loss {msg} ({elapsed}, {eta} left)",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    let mut write_error = None;
     let started = Instant::now();
-    let (model, reports, end) = train::train(
+    let (model, reports, end) = train_with_progress(
         model,
         &train_set,
         valid_set.as_ref(),
-        &norm,
+        &card.normalization,
         &config,
         &devices,
-        &mut |event| match event {
-            Event::Step {
-                epoch,
-                step,
-                steps,
-                loss,
-                ..
-            } => {
-                if step == 1 {
-                    bar.reset();
-                    bar.set_length(steps as u64);
-                    bar.set_prefix(format!("{epoch}/{}", config.epochs));
-                }
-                bar.set_position(step as u64);
-                bar.set_message(format!("{loss:.4}"));
-            }
-            Event::Epoch(report) => {
-                bar.suspend(|| print_epoch(report, config.epochs));
-                if let Err(e) = writeln!(
-                    metrics,
-                    "{}",
-                    serde_json::to_string(report).expect("serializes")
-                ) {
-                    write_error.get_or_insert(e);
-                }
-            }
-        },
+        &args.out.join("metrics.jsonl"),
     )?;
-    bar.finish_and_clear();
-    if let Some(e) = write_error {
-        return Err(e).with_context(|| format!("cannot write {}", metrics_path.display()));
-    }
     let seconds = started.elapsed().as_secs_f64();
-    let images: usize = reports.iter().map(|r| r.images).sum();
     let test_acc = match end {
-        RunEnd::Completed => Some(train::evaluate(&model, &data.test, &norm, 256, &devices)),
+        RunEnd::Completed => Some(train::evaluate(
+            &model,
+            &data.test,
+            &card.normalization,
+            256,
+            &devices,
+        )),
         RunEnd::Diverged { .. } => None,
     };
     checkpoint::save(&args.out, &model, &card)?;
+    let images: usize = reports.iter().map(|r| r.images).sum();
+    let arch_text = match &args.arch {
+        Some(text) => text.clone(),
+        None => serde_json::to_string(&card.arch)?,
+    };
     let result = RunResult {
         status: &end,
         valid_acc: reports.last().and_then(|r| r.valid_acc),
         test_acc,
-        params: arch.params(),
+        params: card.arch.params(),
         epochs: reports.len(),
         seconds,
         images_per_second: images as f64 / reports.iter().map(|r| r.seconds).sum::<f64>().max(1e-9),
@@ -360,6 +227,153 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             "training {end}; the last finite model and result.json are in {}",
             args.out.display()
         ),
+    }
+}
+
+/// The training the flags ask for (augmentation by default on for colour images).
+fn train_config(args: &TrainArgs, schedule: Schedule, colour: bool) -> TrainConfig {
+    TrainConfig {
+        epochs: args.epochs,
+        images: None,
+        span: [0.0, 1.0],
+        batch: args.batch,
+        lr: args.lr,
+        schedule,
+        momentum: args.momentum,
+        nesterov: !args.no_nesterov,
+        weight_decay: args.weight_decay,
+        clip_norm: args.clip_norm,
+        label_smoothing: args.label_smoothing,
+        augment: match args.augment {
+            Toggle::Auto => colour,
+            Toggle::On => true,
+            Toggle::Off => false,
+        },
+        seed: args.seed,
+    }
+}
+
+/// The network that trains: the saved model of `--from` (checked against the data), or a new one
+/// of `cell`; and its card (what `adjacent eval` needs to use it again).
+fn start_model(
+    args: &TrainArgs,
+    cell: Option<Cell>,
+    train_set: &ImageSet,
+    data: &Dataset,
+    devices: &Devices,
+) -> Result<(Network, ModelCard)> {
+    match (&args.from, cell) {
+        (Some(from), _) => {
+            let (model, card) = checkpoint::load(from, &devices.train)?;
+            check_input(from, &card, train_set, &data.source)?;
+            Ok((model, card))
+        }
+        (None, Some(cell)) => {
+            let arch = NetworkArch::uniform(
+                cell,
+                args.channels,
+                args.cells,
+                train_set.channels,
+                train_set.classes(),
+            );
+            arch.validate()?;
+            let card = ModelCard {
+                arch: arch.clone(),
+                height: train_set.height,
+                width: train_set.width,
+                normalization: Normalization::of(train_set),
+                class_names: train_set.class_names.clone(),
+            };
+            Ok((Network::new(&arch, &devices.train), card))
+        }
+        (None, None) => bail!("give --arch CELL or --from DIR"),
+    }
+}
+
+/// What will train, on what.
+fn print_plan(
+    args: &TrainArgs,
+    arch: &NetworkArch,
+    config: &TrainConfig,
+    train_images: usize,
+    valid_set: Option<&ImageSet>,
+) {
+    eprintln!(
+        "training C={} with {} cells ({} parameters){} on {train_images} images, validating on {}, {} epochs, batch {}, lr {} {}{}",
+        arch.channels,
+        arch.stages.iter().map(Vec::len).sum::<usize>(),
+        arch.params(),
+        args.from.as_ref().map_or(String::new(), |f| format!(
+            ", continued from {}",
+            f.display()
+        )),
+        valid_set.map_or(0, ImageSet::len),
+        config.epochs,
+        config.batch,
+        config.lr,
+        config.schedule,
+        if config.augment { ", augmented" } else { "" }
+    );
+}
+
+/// Trains with a progress bar over each epoch's steps, a line per epoch, and each epoch's report
+/// in `metrics` (JSON lines).
+fn train_with_progress(
+    model: Network,
+    train_set: &ImageSet,
+    valid_set: Option<&ImageSet>,
+    norm: &Normalization,
+    config: &TrainConfig,
+    devices: &Devices,
+    metrics_path: &Path,
+) -> Result<(Network, Vec<EpochReport>, RunEnd)> {
+    let mut metrics = std::fs::File::create(metrics_path)
+        .with_context(|| format!("cannot create {}", metrics_path.display()))?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} steps, loss {msg} ({elapsed}, {eta} left)",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let mut write_error = None;
+    let trained = train::train(
+        model,
+        train_set,
+        valid_set,
+        norm,
+        config,
+        devices,
+        &mut |event| match event {
+            Event::Step {
+                epoch,
+                step,
+                steps,
+                loss,
+                ..
+            } => {
+                if step == 1 {
+                    bar.reset();
+                    bar.set_length(steps as u64);
+                    bar.set_prefix(format!("{epoch}/{}", config.epochs));
+                }
+                bar.set_position(step as u64);
+                bar.set_message(format!("{loss:.4}"));
+            }
+            Event::Epoch(report) => {
+                bar.suspend(|| print_epoch(report, config.epochs));
+                let line = serde_json::to_string(report).expect("serializes");
+                if let Err(e) = writeln!(metrics, "{line}") {
+                    write_error.get_or_insert(e);
+                }
+            }
+        },
+    )?;
+    bar.finish_and_clear();
+    match write_error {
+        Some(e) => Err(e).with_context(|| format!("cannot write {}", metrics_path.display())),
+        None => Ok(trained),
     }
 }
 

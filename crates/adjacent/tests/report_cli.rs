@@ -20,10 +20,14 @@ fn fake_run(
 ) -> String {
     let out = dir.join(format!("{strategy}-{seed}"));
     std::fs::create_dir_all(&out).unwrap();
+    // Each trial's record holds its own compute: the curve's steps.
+    let mut before = 0;
     let lines: Vec<String> = curve
         .iter()
-        .map(|(flops, acc)| {
-            format!(r#"{{"valid_acc": {acc}, "images_total": 1, "flops_total": {flops}}}"#)
+        .map(|&(flops, acc)| {
+            let own = flops - before;
+            before = flops;
+            format!(r#"{{"valid_acc": {acc}, "images": 1, "flops": {own}}}"#)
         })
         .collect();
     std::fs::write(out.join("trials.jsonl"), lines.join("\n") + "\n").unwrap();
@@ -119,12 +123,12 @@ fn searches_from_before_compute_was_recorded_are_reported_against_images() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(
         out.join("trials.jsonl"),
-        "{\"valid_acc\": 80.0, \"images_total\": 100}\n{\"valid_acc\": 85.0, \"images_total\": 300}\n",
+        "{\"valid_acc\": 80.0, \"images\": 100}\n{\"valid_acc\": 85.0, \"images\": 200}\n",
     )
     .unwrap();
     std::fs::write(
         out.join("summary.json"),
-        r#"{"strategy": "adjacent", "seed": 0, "best_valid_acc": 85.0, "test_acc": 84.0, "best_params": 7, "trials": 2, "images": 300, "seconds": 1.0}"#,
+        r#"{"strategy": "adjacent", "seed": 0, "best_valid_acc": 85.0, "test_acc": 84.0, "params": 7, "trials": 2, "images": 300, "seconds": 1.0}"#,
     )
     .unwrap();
     let old = out.to_str().unwrap();

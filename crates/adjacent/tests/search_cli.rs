@@ -154,8 +154,13 @@ fn adjacent_probes_morphisms_of_one_network_along_one_schedule() {
                 // The final phase continues the last winner through the rest of the schedule.
                 let s = summary(&out);
                 let fin = &s["final"];
-                assert_eq!(fin["trial"], winner["id"], "{s}");
-                assert_eq!(fin["arch"], winner["genotype"]);
+                assert_eq!(fin["parent"], winner["id"], "{s}");
+                assert_eq!(
+                    fin["inherit"], true,
+                    "the final phase continues its weights"
+                );
+                assert_eq!(fin["start_weights"], winner["weights"]);
+                assert_eq!(fin["genotype"], winner["genotype"]);
                 assert_eq!(fin["span"][0].as_f64().unwrap(), position);
                 assert_eq!(fin["span"][1].as_f64().unwrap(), 1.0);
                 assert!(
@@ -273,7 +278,7 @@ fn adjacent_with_random_starts_and_the_valid_loss_signal_scores_every_probe_on_t
             .unwrap();
         let next = match trials.get(4 + 4 * stage) {
             Some(next) => next["parent"].clone(),
-            None => summary(&out)["final"]["trial"].clone(),
+            None => summary(&out)["final"]["parent"].clone(),
         };
         assert_eq!(next, winner["id"]);
     }
@@ -360,8 +365,8 @@ fn compute_is_the_cost_models_and_the_budget_holds_with_the_final_phase() {
         let s = summary(&out);
         let fin = &s["final"];
         assert_eq!(fin["state"], "complete", "{s}");
-        assert_eq!(fin["start"], "weights");
-        let f = forward(&fin["arch"]);
+        assert_eq!(fin["inherit"], true, "from the winner's weights");
+        let f = forward(&fin["genotype"]);
         let final_images = fin["images"].as_u64().unwrap();
         assert_eq!(
             fin["flops"].as_u64().unwrap(),
@@ -377,8 +382,8 @@ fn compute_is_the_cost_models_and_the_budget_holds_with_the_final_phase() {
             "{strategy}: {spent} of {budget}"
         );
         // What the user receives is the final model: it continues the search's best trial.
-        assert_eq!(fin["trial"], s["best_trial"]);
-        assert_eq!(fin["arch"], s["best_arch"]);
+        assert_eq!(fin["parent"], s["best_trial"]);
+        assert_eq!(fin["genotype"], s["best_arch"]);
         assert_eq!(s["valid_acc"], fin["valid_acc"]);
         let result: Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("best/result.json")).unwrap())
@@ -419,11 +424,11 @@ fn fixed_trains_one_network_with_the_whole_budget() {
     assert!(records(&out).is_empty(), "fixed runs no search trial");
     let s = summary(&out);
     let fin = &s["final"];
-    let arch: NetworkArch = serde_json::from_value(fin["arch"].clone()).unwrap();
+    let arch: NetworkArch = serde_json::from_value(fin["genotype"].clone()).unwrap();
     assert_eq!((arch.channels, arch.stages[0].len()), (4, 1));
     assert_eq!(arch.stages[1][0].to_string(), cell);
-    assert_eq!(fin["start"], "scratch");
-    assert!(fin["trial"].is_null());
+    assert_eq!(fin["inherit"], false, "fixed trains from scratch");
+    assert!(fin["parent"].is_null());
     // One network, one schedule, the whole budget: about seven passes over 450 images.
     let f = arch.cost(28).flops;
     let images = fin["images"].as_u64().unwrap();

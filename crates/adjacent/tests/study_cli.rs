@@ -393,6 +393,96 @@ fn a_trained_search_killed_after_its_second_trial_resumes_to_the_same_result() {
     }
 }
 
+/// A study written before the stored settings had a version (schema 3, commit 4fff546: an asha
+/// search killed after its fourth trial; `tests/data/v3-study`). Its settings name the folder it
+/// was made in, so it is copied there, and the same command resumes it with this build.
+#[test]
+fn a_study_from_before_versioned_settings_resumes() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v3-study");
+    let home = Path::new("/tmp/adjacent-v3-study-fixture");
+    let _ = std::fs::remove_dir_all(home);
+    copy_dir(&fixture, home);
+    let out = home.join("search");
+    let before = records(&out);
+    assert_eq!(before.len(), 4);
+    let config = home.join("tiny.toml");
+    let resumed = check(adjacent(&[
+        "search",
+        "--subset",
+        "600",
+        "--valid",
+        "150",
+        "--config",
+        config.to_str().unwrap(),
+        "--strategy",
+        "asha",
+        "--trials",
+        "9",
+        "--heartbeat-timeout",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(
+        String::from_utf8_lossy(&resumed.stderr).contains("resuming study"),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let after = records(&out);
+    assert_eq!(after.len(), 9);
+    // What the old build recorded stays as it was; promotions continue the networks it trained.
+    for old in &before {
+        let new = after.iter().find(|t| t["id"] == old["id"]).unwrap();
+        assert_eq!(new, old);
+    }
+    let old_networks: HashSet<&Value> = before.iter().map(|t| &t["weights"]).collect();
+    assert!(
+        after[4..]
+            .iter()
+            .any(|t| t["inherit"] == true && old_networks.contains(&t["start_weights"])),
+        "no new trial continues a network of the old build"
+    );
+    let s = summary(&out);
+    assert_eq!(s["trials"], 9);
+    assert!(s["test_acc"].as_f64().unwrap() > 0.0, "{s}");
+    // Asked with other settings, it names the setting that differs.
+    let _ = std::fs::remove_dir_all(home);
+    copy_dir(&fixture, home);
+    let err = fails(&[
+        "search",
+        "--subset",
+        "600",
+        "--valid",
+        "100",
+        "--config",
+        config.to_str().unwrap(),
+        "--strategy",
+        "asha",
+        "--trials",
+        "9",
+        "--heartbeat-timeout",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(err.contains("data.valid = 150.0, not 100.0"), "{err}");
+    let _ = std::fs::remove_dir_all(home);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        match entry.file_type().unwrap().is_dir() {
+            true => copy_dir(&entry.path(), &target),
+            false => {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+}
+
 #[test]
 fn children_on_one_worker_load_weights_their_parents_got_on_another() {
     let dir = tempfile::tempdir().unwrap();
