@@ -41,9 +41,10 @@ pub trait Evaluator<S: SearchSpace>: Sync {
     /// What evaluating `proposal` will cost, for the budget.
     fn cost(&self, proposal: &ProposalOf<S>) -> Cost;
 
-    /// Evaluates `trial` (a proposal, claimed by this worker). A trial that cannot train (its
-    /// parent's weights are missing, its training diverges) is a failed evaluation; an error is for
-    /// what stops the worker (a full disk).
+    /// Evaluates `trial` (a proposal, claimed by this worker), telling `progress` how much of it
+    /// is done, as (done, of): training images, for a trained evaluator. A trial that cannot train
+    /// (its parent's weights are missing, its training diverges) is a failed evaluation; an error
+    /// is for what stops the worker (a full disk).
     fn evaluate(
         &self,
         trial: &TrialOf<S>,
@@ -351,11 +352,12 @@ impl<G: Clone + Send, M: Clone + Send> Storage<G, M> for MemoryStorage<G, M> {
 pub enum StudyEvent<'a, G, M> {
     /// This worker starts a trial, which will cost `cost`.
     Started { trial: &'a Trial<G, M>, cost: Cost },
-    /// A step of the running trial's evaluation (a training step); `spent`: what the study has
-    /// spent, this trial's steps so far included (its seconds: the study's wall time).
+    /// The running trial's evaluation has done `done` of `of` (training images, for a trained
+    /// evaluator); `spent`: what the study has spent, this trial's share of its cost included
+    /// (its seconds: the study's wall time).
     Step {
-        step: usize,
-        steps: usize,
+        done: usize,
+        of: usize,
         spent: Spent,
     },
     /// This worker ended a trial and recorded it; `spent`: what the study has spent, this trial
@@ -477,15 +479,15 @@ impl<'a, S: SearchSpace> Study<'a, S> {
             let evaluation = {
                 let _alive = storage.keep_alive(trial.id, &self.worker, self.lease.interval())?;
                 self.evaluator
-                    .evaluate(&trial, &mut |step, steps| {
-                        let part = step as f64 / steps.max(1) as f64;
+                    .evaluate(&trial, &mut |done, of| {
+                        let part = (done as f64 / of.max(1) as f64).min(1.0);
                         let spent = Spent {
                             trials: before.trials,
                             images: before.images + (cost.images as f64 * part) as u64,
                             flops: before.flops + (cost.flops as f64 * part) as u64,
                             seconds: clock.1 + clock.0.elapsed().as_secs_f64(),
                         };
-                        observe(StudyEvent::Step { step, steps, spent })
+                        observe(StudyEvent::Step { done, of, spent })
                     })
                     .map_err(|source| CoreError::Evaluation {
                         trial: trial.id.0,

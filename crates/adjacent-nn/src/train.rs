@@ -175,6 +175,8 @@ pub enum Event<'a> {
         loss: f64,
         /// The learning rate of the step.
         lr: f64,
+        /// Images the run has trained on, this step's included.
+        trained: usize,
     },
     Epoch(&'a EpochReport),
 }
@@ -413,6 +415,7 @@ pub fn train(
                 steps,
                 loss: loss_value,
                 lr,
+                trained,
             });
             ControlFlow::Continue(())
         });

@@ -181,7 +181,7 @@ fn training_by_images_stops_within_the_limit_and_follows_its_span_of_the_schedul
         ..TrainConfig::default()
     };
     let model = Network::new(&f.arch, &f.devices.train);
-    let mut lrs = Vec::new();
+    let (mut lrs, mut trained) = (Vec::new(), Vec::new());
     let (_, reports, end) = train::train(
         model,
         &f.train,
@@ -190,8 +190,9 @@ fn training_by_images_stops_within_the_limit_and_follows_its_span_of_the_schedul
         &config,
         &f.devices,
         &mut |e| {
-            if let train::Event::Step { lr, .. } = e {
+            if let train::Event::Step { lr, trained: t, .. } = e {
                 lrs.push(lr);
+                trained.push(t);
             }
         },
     )
@@ -200,6 +201,12 @@ fn training_by_images_stops_within_the_limit_and_follows_its_span_of_the_schedul
     assert_eq!(reports.iter().map(|r| r.images).sum::<usize>(), 664);
     assert_eq!(reports.len(), 3);
     assert_eq!(lrs.len(), 11);
+    assert_eq!(
+        trained.last(),
+        Some(&664),
+        "each step says what the run has trained on"
+    );
+    assert!(trained.windows(2).all(|w| w[0] < w[1]));
     // The run is the second half of a cosine: it starts at half the peak and falls towards 0.
     assert!((lrs[0] - 0.05).abs() < 1e-12, "{lrs:?}");
     assert!(lrs.windows(2).all(|w| w[1] < w[0]), "{lrs:?}");

@@ -271,7 +271,6 @@ impl TrainingEvaluator<'_> {
         let config = self
             .recipe
             .train_config(images, lr, span, seed, set.channels == 3);
-        let steps = images.div_ceil(config.batch);
         let mut losses = Vec::new();
         let (model, reports, end) = train::train(
             model,
@@ -281,9 +280,9 @@ impl TrainingEvaluator<'_> {
             &config,
             &self.devices,
             &mut |event| {
-                if let Event::Step { loss, .. } = event {
+                if let Event::Step { loss, trained, .. } = event {
                     losses.push(loss);
-                    observe(losses.len(), steps);
+                    observe(trained, images);
                 }
             },
         )?;

@@ -32,10 +32,10 @@ pub enum SearchEvent<'a> {
         images: usize,
         spent: Spent,
     },
-    /// A training step of the final phase.
+    /// The final phase has trained on `done` of its `of` images.
     FinalStep {
-        step: usize,
-        steps: usize,
+        done: usize,
+        of: usize,
         spent: Spent,
     },
     /// The final phase ended.
@@ -296,8 +296,8 @@ pub fn search(
         start,
         span,
         images,
-        &mut |step, steps| {
-            let part = step as f64 / steps.max(1) as f64;
+        &mut |done, of| {
+            let part = (done as f64 / of.max(1) as f64).min(1.0);
             let spent = Spent {
                 images: spent.images + (images as f64 * part) as u64,
                 flops: spent.flops
@@ -305,7 +305,7 @@ pub fn search(
                 seconds: spent.seconds + clock.elapsed().as_secs_f64(),
                 ..spent
             };
-            observe(SearchEvent::FinalStep { step, steps, spent })
+            observe(SearchEvent::FinalStep { done, of, spent })
         },
     )?;
     let spent = Spent {
