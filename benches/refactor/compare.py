@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares what two builds of adjacent wrote for the same runs (benches/refactor/same_behaviour.sh):
 trials (ids, genotypes, parents, network hashes, accuracies, losses, FLOPs), the delivered model
-(its tensors' file, bit for bit), summary.json's figures, the tabular benchmark's results and a
+(its tensors, bit for bit), summary.json's figures, the tabular benchmark's results and a
 one-shot search's history and cell. Prints one line per run and exits 1 if anything differs.
 
 The final phase's record is compared field by field under its new names: summary.json's `final`
@@ -9,6 +9,7 @@ was a record of its own (arch, trial, start) and is now a trial record (genotype
 """
 import hashlib
 import json
+import struct
 import sys
 from pathlib import Path
 
@@ -53,7 +54,17 @@ SUMMARY = ["strategy", "seed", "arch", "valid_acc", "test_acc", "params", "best_
 
 
 def sha(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """A file's hash; for a safetensors file, of its tensors (names, shapes, bytes) alone: burn
+    writes its header's metadata in a different order each run."""
+    data = path.read_bytes()
+    if path.suffix != ".safetensors":
+        return hashlib.sha256(data).hexdigest()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    header.pop("__metadata__", None)
+    digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
+    digest.update(data[8 + n:])
+    return digest.hexdigest()
 
 
 def compare_search(a, b):

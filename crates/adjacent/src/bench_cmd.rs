@@ -134,54 +134,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         summaries.push((summary, t.elapsed().as_secs_f64()));
     }
     progress.finish_and_clear();
-
-    println!(
-        "NAS-Bench-201 {}: {} queries, {} runs, seed {} ({}; optimum {:.2})",
-        args.dataset,
-        args.queries,
-        args.runs,
-        args.seed,
-        table_name,
-        judge.optimum()
-    );
-    println!(
-        "{:<10} {:>8} {:>6} {:>16} {:>9} {:>8}",
-        "strategy", "mean", "std", "queries-to-best", "distinct", "seconds"
-    );
-    for (s, secs) in &summaries {
-        println!(
-            "{:<10} {:>8.3} {:>6.3} {:>16.1} {:>9.1} {:>8.3}",
-            s.strategy, s.mean, s.std, s.mean_queries_to_best, s.mean_distinct_cells, secs
-        );
-    }
-    println!(
-        "mean, std: 200-epoch test accuracy (%) of each run's best-validation cell; \
-         queries-to-best: mean query that found it; distinct: distinct cells queried"
-    );
-
+    print_table(&args, &table_name, judge.optimum(), &summaries);
     if let Some(path) = &args.json {
-        let report = JsonReport {
-            dataset: &args.dataset,
-            queries: args.queries,
-            runs: args.runs,
-            seed: args.seed,
-            table: table_name.clone(),
-            optimum: judge.optimum(),
-            results: summaries
-                .iter()
-                .map(|(s, secs)| JsonResult {
-                    strategy: s.strategy.clone(),
-                    mean: s.mean,
-                    std: s.std,
-                    mean_queries_to_best: s.mean_queries_to_best,
-                    mean_distinct_cells: s.mean_distinct_cells,
-                    seconds: *secs,
-                    curve_mean: s.curve_mean.clone(),
-                    curve_std: s.curve_std.clone(),
-                })
-                .collect(),
-        };
-        write_json(path, &report)?;
+        write_report(path, &args, table_name, judge.optimum(), &summaries)?;
     }
     if let Some(path) = &args.plot {
         let title = format!(
@@ -202,4 +157,63 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     eprintln!("done in {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Each strategy's judged accuracy, with how long it took.
+fn print_table(
+    args: &BenchArgs,
+    table_name: &str,
+    optimum: f64,
+    summaries: &[(StrategySummary, f64)],
+) {
+    println!(
+        "NAS-Bench-201 {}: {} queries, {} runs, seed {} ({table_name}; optimum {optimum:.2})",
+        args.dataset, args.queries, args.runs, args.seed,
+    );
+    println!(
+        "{:<10} {:>8} {:>6} {:>16} {:>9} {:>8}",
+        "strategy", "mean", "std", "queries-to-best", "distinct", "seconds"
+    );
+    for (s, secs) in summaries {
+        println!(
+            "{:<10} {:>8.3} {:>6.3} {:>16.1} {:>9.1} {:>8.3}",
+            s.strategy, s.mean, s.std, s.mean_queries_to_best, s.mean_distinct_cells, secs
+        );
+    }
+    println!(
+        "mean, std: 200-epoch test accuracy (%) of each run's best-validation cell; \
+         queries-to-best: mean query that found it; distinct: distinct cells queried"
+    );
+}
+
+/// `--json`: the comparison as a file.
+fn write_report(
+    path: &Path,
+    args: &BenchArgs,
+    table: String,
+    optimum: f64,
+    summaries: &[(StrategySummary, f64)],
+) -> Result<()> {
+    let report = JsonReport {
+        dataset: &args.dataset,
+        queries: args.queries,
+        runs: args.runs,
+        seed: args.seed,
+        table,
+        optimum,
+        results: summaries
+            .iter()
+            .map(|(s, secs)| JsonResult {
+                strategy: s.strategy.clone(),
+                mean: s.mean,
+                std: s.std,
+                mean_queries_to_best: s.mean_queries_to_best,
+                mean_distinct_cells: s.mean_distinct_cells,
+                seconds: *secs,
+                curve_mean: s.curve_mean.clone(),
+                curve_std: s.curve_std.clone(),
+            })
+            .collect(),
+    };
+    Ok(write_json(path, &report)?)
 }

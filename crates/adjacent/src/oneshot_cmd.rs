@@ -107,23 +107,8 @@ fn gib(bytes: u64) -> f64 {
 }
 
 pub fn run(args: OneShotArgs) -> Result<()> {
-    let method = MethodKind::from_name(&args.method)?;
-    let config = OneShotConfig {
-        method,
-        channels: args.channels,
-        cells: args.cells,
-        epochs: args.epochs,
-        batch: args.batch,
-        seed: args.seed,
-        lr: args.lr,
-        min_lr: 0.001f64.min(args.lr),
-        arch_lr: args.arch_lr,
-        candidates: args.candidates,
-        score_images: args.score_images,
-        tune_epochs: args.tune_epochs,
-        ..OneShotConfig::default()
-    };
-    config.validate()?;
+    let config = config(&args)?;
+    let method = config.method;
     // The table first: a wrong path or data set should fail before any training.
     let judge = match (&args.table, &args.dataset) {
         (Some(path), Some(dataset)) => Some(
@@ -156,16 +141,14 @@ pub fn run(args: OneShotArgs) -> Result<()> {
     }
     let norm = adjacent_data::Normalization::of(&weights_set);
     let devices = Devices::new(adjacent_nn::Device::flex());
+    let [c, h, w] = resolution;
     eprintln!(
-        "oneshot {}: supernet C={} N={} on {} images for the weights and {} for the architecture ({}x{}x{}), {} epochs, batch {}, about {:.1} GiB",
+        "oneshot {}: supernet C={} N={} on {} images for the weights and {} for the architecture ({c}x{h}x{w}), {} epochs, batch {}, about {:.1} GiB",
         method.name(),
         config.channels,
         config.cells,
         weights_set.len(),
         arch_set.len(),
-        resolution[0],
-        resolution[1],
-        resolution[2],
         config.epochs,
         config.batch,
         gib(estimate)
@@ -199,6 +182,27 @@ pub fn run(args: OneShotArgs) -> Result<()> {
         judge.as_ref(),
         weights_set.classes(),
     )
+}
+
+/// The search the flags ask for, checked.
+fn config(args: &OneShotArgs) -> Result<OneShotConfig> {
+    let config = OneShotConfig {
+        method: MethodKind::from_name(&args.method)?,
+        channels: args.channels,
+        cells: args.cells,
+        epochs: args.epochs,
+        batch: args.batch,
+        seed: args.seed,
+        lr: args.lr,
+        min_lr: 0.001f64.min(args.lr),
+        arch_lr: args.arch_lr,
+        candidates: args.candidates,
+        score_images: args.score_images,
+        tune_epochs: args.tune_epochs,
+        ..OneShotConfig::default()
+    };
+    config.validate()?;
+    Ok(config)
 }
 
 /// The supernet's estimated memory, refused when the machine has less available.

@@ -62,29 +62,7 @@ pub fn curves(
     series: &[Series],
 ) -> Result<()> {
     check_path(path)?;
-    let (x_lo, x_hi) = series
-        .iter()
-        .flat_map(|s| s.x.iter().copied())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
-            (lo.min(x), hi.max(x))
-        });
-    let (x_lo, x_hi) = match x_lo < x_hi {
-        true => (x_lo, x_hi),
-        false => (1.0, 2.0),
-    };
-    // The y range skips the first tenth of the x range, where every curve starts far below where
-    // it ends.
-    let skip_below = x_lo + (x_hi - x_lo) / 10.0;
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for s in series {
-        for (_, m, d) in s.points().filter(|p| p.0 >= skip_below) {
-            lo = lo.min(m - d);
-            hi = hi.max(m + d);
-        }
-    }
-    if !lo.is_finite() || !hi.is_finite() || hi <= lo {
-        (lo, hi) = (0.0, 100.0);
-    }
+    let ((x_lo, x_hi), (lo, hi)) = ranges(series);
     let pad = (hi - lo) * 0.05;
     let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -105,30 +83,7 @@ pub fn curves(
         .y_desc(y_label)
         .draw()?;
     for (i, s) in series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let band: Vec<(f64, f64)> = s
-            .points()
-            .map(|(x, m, d)| (x, m + d))
-            .chain(s.points().rev().map(|(x, m, d)| (x, m - d)))
-            .collect();
-        chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.15))))?;
-        chart
-            .draw_series(LineSeries::new(
-                s.points().map(|(x, m, _)| (x, m)),
-                color.stroke_width(2),
-            ))?
-            .label(&s.label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        // The end of each curve (the only point of a curve that has one), with its error bar.
-        if let Some((x, m, d)) = s.points().last() {
-            chart.draw_series(std::iter::once(Circle::new((x, m), 4, color.filled())))?;
-            chart.draw_series(std::iter::once(PathElement::new(
-                vec![(x, m - d), (x, m + d)],
-                color.stroke_width(2),
-            )))?;
-        }
+        draw_series(&mut chart, s, COLORS[i % COLORS.len()])?;
     }
     chart
         .configure_series_labels()
@@ -138,5 +93,64 @@ pub fn curves(
         .draw()?;
     root.present()
         .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// The x range of every series, and the y range of their bands past the first tenth of the x
+/// range, where every curve starts far below where it ends.
+fn ranges(series: &[Series]) -> ((f64, f64), (f64, f64)) {
+    let (x_lo, x_hi) = series
+        .iter()
+        .flat_map(|s| s.x.iter().copied())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(x), hi.max(x))
+        });
+    let (x_lo, x_hi) = match x_lo < x_hi {
+        true => (x_lo, x_hi),
+        false => (1.0, 2.0),
+    };
+    let skip_below = x_lo + (x_hi - x_lo) / 10.0;
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for s in series {
+        for (_, m, d) in s.points().filter(|p| p.0 >= skip_below) {
+            lo = lo.min(m - d);
+            hi = hi.max(m + d);
+        }
+    }
+    if !lo.is_finite() || !hi.is_finite() || hi <= lo {
+        (lo, hi) = (0.0, 100.0);
+    }
+    ((x_lo, x_hi), (lo, hi))
+}
+
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// One series: its mean as a line, mean +- std as a translucent band, and its end marked.
+fn draw_series(chart: &mut Chart, s: &Series, color: RGBColor) -> Result<()> {
+    let band: Vec<(f64, f64)> = s
+        .points()
+        .map(|(x, m, d)| (x, m + d))
+        .chain(s.points().rev().map(|(x, m, d)| (x, m - d)))
+        .collect();
+    chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.15))))?;
+    chart
+        .draw_series(LineSeries::new(
+            s.points().map(|(x, m, _)| (x, m)),
+            color.stroke_width(2),
+        ))?
+        .label(&s.label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    // The end of each curve (the only point of a curve that has one), with its error bar.
+    if let Some((x, m, d)) = s.points().last() {
+        chart.draw_series(std::iter::once(Circle::new((x, m), 4, color.filled())))?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(x, m - d), (x, m + d)],
+            color.stroke_width(2),
+        )))?;
+    }
     Ok(())
 }

@@ -135,25 +135,7 @@ pub fn prepare_out(out: &Path, force: bool) -> Result<()> {
 }
 
 pub fn run_train(args: TrainArgs) -> Result<()> {
-    let cell: Option<Cell> = args
-        .arch
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .context("--arch")?;
-    if let Some(from) = &args.from {
-        let same = from
-            .canonicalize()
-            .ok()
-            .zip(args.out.canonicalize().ok())
-            .is_some_and(|(a, b)| a == b);
-        if same {
-            bail!(
-                "--out must differ from --from {}: the run would overwrite the model it starts from",
-                from.display()
-            );
-        }
-    }
+    let cell = check_args(&args)?;
     let schedule: Schedule = args.schedule.parse().context("--schedule")?;
     let device = adjacent_nn::device(&args.device)?;
     prepare_out(&args.out, args.force)?;
@@ -194,11 +176,11 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         RunEnd::Diverged { .. } => None,
     };
     checkpoint::save(&args.out, &model, &card)?;
-    let images: usize = reports.iter().map(|r| r.images).sum();
     let arch_text = match &args.arch {
         Some(text) => text.clone(),
         None => serde_json::to_string(&card.arch)?,
     };
+    let images: usize = reports.iter().map(|r| r.images).sum();
     let result = RunResult {
         status: &end,
         valid_acc: reports.last().and_then(|r| r.valid_acc),
@@ -214,8 +196,8 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         config: &config,
     };
     write_json(&args.out.join("result.json"), &result)?;
-    match (&end, test_acc) {
-        (RunEnd::Completed, Some(acc)) => {
+    match test_acc {
+        Some(acc) => {
             println!(
                 "test accuracy {acc:.2}% ({} test images); {seconds:.1} s; saved to {}",
                 data.test.len(),
@@ -223,11 +205,35 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             );
             Ok(())
         }
-        _ => bail!(
+        None => bail!(
             "training {end}; the last finite model and result.json are in {}",
             args.out.display()
         ),
     }
+}
+
+/// The cell of `--arch`, if given; refuses an `--out` that is `--from`.
+fn check_args(args: &TrainArgs) -> Result<Option<Cell>> {
+    let cell: Option<Cell> = args
+        .arch
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("--arch")?;
+    if let Some(from) = &args.from {
+        let same = from
+            .canonicalize()
+            .ok()
+            .zip(args.out.canonicalize().ok())
+            .is_some_and(|(a, b)| a == b);
+        if same {
+            bail!(
+                "--out must differ from --from {}: the run would overwrite the model it starts from",
+                from.display()
+            );
+        }
+    }
+    Ok(cell)
 }
 
 /// The training the flags ask for (augmentation by default on for colour images).
