@@ -16,7 +16,7 @@ bin=${ADJACENT:-target/release/adjacent}
 table=${TABLE:-data/nb201_cifar10.csv.gz}
 parallel=${PARALLEL:-2}
 # Settings per method: subset (halved into weights and architecture) and epochs, from each
-# method's measured step cost (cargo bench -p adjacent-nn --bench oneshot).
+# method's measured step cost (cargo bench -p adjacent-oneshot --bench oneshot).
 # GDAS's architecture learning rate is the paper's 3e-4 scaled by its number of architecture
 # steps over ours (250 epochs of 391 steps against 30 of 78: 42x, rounded down to 0.01): Adam
 # moves each logit about lr per step, and at 3e-4 alpha stayed within 0.18-0.23 of uniform here.

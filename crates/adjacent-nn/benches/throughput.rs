@@ -30,7 +30,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::relu;
 
-const CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+const CELL: &str = adjacent_core::cell::DEFAULT_CELL;
 
 /// A small CIFAR-shaped CNN: three conv-BN-ReLU blocks (32, 64 stride 2, 128 stride 2), global
 /// average pooling, a linear head. `throughput_torch.py` builds the same.

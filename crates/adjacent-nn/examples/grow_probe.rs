@@ -14,7 +14,7 @@ use adjacent_nn::net::Network;
 use adjacent_nn::train::{self, Devices, TrainConfig};
 use adjacent_nn::transfer::morph;
 
-const CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+const CELL: &str = adjacent_core::cell::DEFAULT_CELL;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

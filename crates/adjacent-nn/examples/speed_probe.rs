@@ -12,7 +12,7 @@ fn main() {
         .map(|a| a.parse().unwrap())
         .collect();
     let (c, n, ch, hw, batch) = (args[0], args[1], args[2], args[3], args[4]);
-    let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|".parse().unwrap();
+    let cell = adjacent_core::cell::DEFAULT_CELL.parse().unwrap();
     let arch = NetworkArch::uniform(cell, c, n, ch, 10);
     let device = Device::flex().autodiff();
     let mut model = Network::new(&arch, &device);

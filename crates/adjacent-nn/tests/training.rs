@@ -12,7 +12,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use common::seeded;
 
-const CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+const CELL: &str = adjacent_core::cell::DEFAULT_CELL;
 
 struct Fixture {
     train: data::ImageSet,

@@ -19,7 +19,7 @@ use burn::tensor::activation::softmax;
 use common::{assert_close, seeded, values};
 
 const CELLS: [&str; 3] = [
-    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    adjacent_core::cell::DEFAULT_CELL,
     "|nor_conv_1x1~0|+|avg_pool_3x3~0|none~1|+|none~0|skip_connect~1|nor_conv_3x3~2|",
     "|skip_connect~0|+|none~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|none~2|",
 ];

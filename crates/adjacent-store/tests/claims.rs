@@ -5,6 +5,8 @@
 //! The PostgreSQL cases need a server: `.ci/run` starts one and sets ADJACENT_TEST_POSTGRES.
 //! Without it they fail under CI and say so elsewhere.
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use adjacent_core::strategy::StrategyKind;
 use adjacent_core::study::{Cost, Evaluation, Evaluator, Lease, MemoryStorage, Storage, Study};
 use adjacent_core::trial::{Outcome, Proposal, Trial, TrialId, TrialState};
 use adjacent_store::{DbStorage, StudySpec};
+use common::{postgres, unique};
 
 type T = Trial<u32, ()>;
 
@@ -50,31 +53,6 @@ fn db<G, M>(url: &str, name: &str) -> DbStorage<G, M> {
     };
     let info = adjacent_store::open_study(&mut database, &spec, true).unwrap();
     DbStorage::new(database, &info)
-}
-
-/// The PostgreSQL server of the tests, if there is one.
-fn postgres() -> Option<String> {
-    match std::env::var("ADJACENT_TEST_POSTGRES") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("CI").is_some() => panic!(
-            "ADJACENT_TEST_POSTGRES is not set: .ci/run starts a PostgreSQL server for these tests"
-        ),
-        Err(_) => {
-            eprintln!(
-                "SKIPPED (PostgreSQL): no server (set ADJACENT_TEST_POSTGRES, or run .ci/run, which starts one)"
-            );
-            None
-        }
-    }
-}
-
-/// A study name no other run of the tests uses.
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{name}-{}-{nanos}", std::process::id())
 }
 
 const LEASE: Lease = Lease {

@@ -398,7 +398,7 @@ fn fixed_trains_one_network_with_the_whole_budget() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), TINY_BASELINES);
     let out = dir.path().join("fixed");
-    let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+    let cell = adjacent_core::cell::DEFAULT_CELL;
     let run = adjacent(&[
         "search",
         "--subset",

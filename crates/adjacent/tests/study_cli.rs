@@ -5,6 +5,8 @@
 //! it they fail under CI and say so elsewhere.
 
 mod common;
+#[path = "../../adjacent-store/tests/common/mod.rs"]
+mod server;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -15,6 +17,7 @@ use adjacent_core::space::SearchSpace;
 use adjacent_core::spaces::nb201::{Cell, Nb201Space};
 use common::{adjacent, fails, records, summary};
 use serde_json::Value;
+use server::{postgres, unique};
 
 const TABLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -171,31 +174,6 @@ fn two_workers_share_a_sqlite_study() {
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["trials"], 150);
-}
-
-/// The PostgreSQL server of the tests, if there is one.
-fn postgres() -> Option<String> {
-    match std::env::var("ADJACENT_TEST_POSTGRES") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("CI").is_some() => panic!(
-            "ADJACENT_TEST_POSTGRES is not set: .ci/run starts a PostgreSQL server for these tests"
-        ),
-        Err(_) => {
-            eprintln!(
-                "SKIPPED: no PostgreSQL server (set ADJACENT_TEST_POSTGRES, or run .ci/run, which starts one)"
-            );
-            None
-        }
-    }
-}
-
-/// A study name no other run of the tests uses.
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{name}-{}-{nanos}", std::process::id())
 }
 
 #[test]
@@ -400,29 +378,34 @@ fn a_trained_search_killed_after_its_second_trial_resumes_to_the_same_result() {
 fn a_study_from_before_versioned_settings_resumes() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v3-study");
     let home = Path::new("/tmp/adjacent-v3-study-fixture");
+    let out = home.join("search");
+    let config = home.join("tiny.toml");
+    // The command that made it, with the validation split `valid`.
+    let search = |valid: &str| {
+        let args = [
+            "search",
+            "--subset",
+            "600",
+            "--valid",
+            valid,
+            "--config",
+            config.to_str().unwrap(),
+            "--strategy",
+            "asha",
+            "--trials",
+            "9",
+            "--heartbeat-timeout",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.map(String::from)
+    };
     let _ = std::fs::remove_dir_all(home);
     copy_dir(&fixture, home);
-    let out = home.join("search");
     let before = records(&out);
     assert_eq!(before.len(), 4);
-    let config = home.join("tiny.toml");
-    let resumed = check(adjacent(&[
-        "search",
-        "--subset",
-        "600",
-        "--valid",
-        "150",
-        "--config",
-        config.to_str().unwrap(),
-        "--strategy",
-        "asha",
-        "--trials",
-        "9",
-        "--heartbeat-timeout",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let resumed = check(adjacent(&strs(&search("150"))));
     assert!(
         String::from_utf8_lossy(&resumed.stderr).contains("resuming study"),
         "{}",
@@ -448,23 +431,7 @@ fn a_study_from_before_versioned_settings_resumes() {
     // Asked with other settings, it names the setting that differs.
     let _ = std::fs::remove_dir_all(home);
     copy_dir(&fixture, home);
-    let err = fails(&[
-        "search",
-        "--subset",
-        "600",
-        "--valid",
-        "100",
-        "--config",
-        config.to_str().unwrap(),
-        "--strategy",
-        "asha",
-        "--trials",
-        "9",
-        "--heartbeat-timeout",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let err = fails(&strs(&search("100")));
     assert!(err.contains("data.valid = 150.0, not 100.0"), "{err}");
     let _ = std::fs::remove_dir_all(home);
 }

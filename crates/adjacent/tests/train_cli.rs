@@ -6,7 +6,7 @@ use std::process::Output;
 
 use common::{adjacent, fails};
 
-const CELL: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+const CELL: &str = adjacent_core::cell::DEFAULT_CELL;
 
 fn quick_train(out: &str, extra: &[&str]) -> Output {
     let mut args = vec![
