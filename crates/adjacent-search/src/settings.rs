@@ -38,8 +38,43 @@ pub enum StrategyName {
 }
 
 impl StrategyName {
+    pub const ALL: [StrategyName; 7] = [
+        StrategyName::Adjacent,
+        StrategyName::Asha,
+        StrategyName::Evolution,
+        StrategyName::Random,
+        StrategyName::Local,
+        StrategyName::Lineage,
+        StrategyName::Fixed,
+    ];
+
     pub fn name(self) -> &'static str {
         self.kind().map_or("fixed", StrategyKind::name)
+    }
+
+    /// What the strategy does, in a line (the command line's help).
+    pub fn about(self) -> &'static str {
+        match self {
+            StrategyName::Adjacent => {
+                "Adjacent's search: probes at equal compute, then the winner along one schedule; children are morphisms of their parents and start from their weights"
+            }
+            StrategyName::Asha => {
+                "Asynchronous successive halving over random networks; promotions continue their weights"
+            }
+            StrategyName::Evolution => {
+                "Regularized (aging) evolution, every network trained from scratch"
+            }
+            StrategyName::Random => "Random networks, each trained from scratch",
+            StrategyName::Local => {
+                "Local search: every neighbour of the current network, from scratch"
+            }
+            StrategyName::Lineage => {
+                "Lineages of one-move children with extinction (adjacent's search on a table)"
+            }
+            StrategyName::Fixed => {
+                "No search: one network (--arch, --channels, --cells) trained with the whole budget"
+            }
+        }
     }
 
     /// The registry's strategy (none for `fixed`).
@@ -53,6 +88,23 @@ impl StrategyName {
             StrategyName::Lineage => StrategyKind::Lineage,
             StrategyName::Fixed => return None,
         })
+    }
+}
+
+impl std::str::FromStr for StrategyName {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        StrategyName::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = StrategyName::ALL.map(StrategyName::name).to_vec();
+                format!(
+                    "unknown strategy {name:?}; strategies: {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 

@@ -8,6 +8,7 @@ mod report_cmd;
 mod search_cmd;
 mod study_cmd;
 mod train_cmd;
+mod trial_lines;
 
 use clap::{Parser, Subcommand};
 

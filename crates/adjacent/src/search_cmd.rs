@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 
 use adjacent_core::budget::{Spent, Stop};
 use adjacent_core::compute;
-use adjacent_core::space::TrialOf;
-use adjacent_core::spaces::grown::GrownSpace;
 use adjacent_core::study::StudyEvent;
 use adjacent_core::trial::TrialState;
 use adjacent_search::config::SearchConfig;
@@ -20,51 +18,25 @@ use adjacent_search::settings::{
 use adjacent_search::summary::Summary;
 use adjacent_search::{Session, table::TableSummary};
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data_args::{DataArgs, print_loaded};
+use crate::trial_lines::{print_table_trial, print_trial};
 
-/// `--strategy`: a strategy of the registry, or none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SearchStrategy {
-    /// Adjacent's search: probes at equal compute, then the winner along one schedule; children
-    /// are morphisms of their parents and start from their weights.
-    Adjacent,
-    /// Asynchronous successive halving over random networks; promotions continue their weights.
-    Asha,
-    /// Regularized (aging) evolution, every network trained from scratch.
-    Evolution,
-    /// Random networks, each trained from scratch.
-    Random,
-    /// Local search: every neighbour of the current network, from scratch.
-    Local,
-    /// Lineages of one-move children with extinction (adjacent's search on a table).
-    Lineage,
-    /// No search: one network (--arch, --channels, --cells) trained with the whole budget.
-    Fixed,
-}
-
-impl From<SearchStrategy> for StrategyName {
-    fn from(s: SearchStrategy) -> Self {
-        match s {
-            SearchStrategy::Adjacent => StrategyName::Adjacent,
-            SearchStrategy::Asha => StrategyName::Asha,
-            SearchStrategy::Evolution => StrategyName::Evolution,
-            SearchStrategy::Random => StrategyName::Random,
-            SearchStrategy::Local => StrategyName::Local,
-            SearchStrategy::Lineage => StrategyName::Lineage,
-            SearchStrategy::Fixed => StrategyName::Fixed,
-        }
-    }
+/// `--strategy`'s values, with what each does.
+fn strategies() -> impl TypedValueParser<Value = StrategyName> {
+    let values = StrategyName::ALL.map(|s| PossibleValue::new(s.name()).help(s.about()));
+    PossibleValuesParser::new(values).map(|name| name.parse().expect("a listed strategy"))
 }
 
 #[derive(Args, Debug, Clone, PartialEq)]
 pub struct SearchArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    #[arg(long, value_enum, default_value = "adjacent")]
-    pub strategy: SearchStrategy,
+    #[arg(long, default_value = "adjacent", value_parser = strategies())]
+    pub strategy: StrategyName,
     /// The network of `fixed`: a NAS-Bench-201 cell string for every cell (required by `fixed`).
     #[arg(long)]
     pub arch: Option<String>,
@@ -205,7 +177,7 @@ fn settings(args: &SearchArgs) -> Result<Settings> {
     };
     Ok(Settings {
         version: SETTINGS_VERSION,
-        strategy: args.strategy.into(),
+        strategy: args.strategy,
         seed: args.seed,
         data: DataSettings {
             source,
@@ -301,7 +273,7 @@ impl<'a> Progress<'a> {
                     .suspend(|| print_plan(self.settings, train_images, valid_images));
             }
             SessionEvent::Search(event) => self.search(event),
-            SessionEvent::TableTrial(t) => crate::study_cmd::print_table_trial(t),
+            SessionEvent::TableTrial(t) => print_table_trial(t),
             SessionEvent::NoFinal(reason) => {
                 self.bar.suspend(|| eprintln!("no final phase: {reason}"))
             }
@@ -414,38 +386,6 @@ fn print_plan(settings: &Settings, train_images: usize, valid_images: usize) {
         config.limits.max_channels,
         config.limits.max_params,
         settings.budget.total().describe(),
-    );
-}
-
-/// Prints a trial as it ends.
-pub fn print_trial(record: &TrialOf<GrownSpace>) {
-    let o = &record.outcome;
-    eprintln!(
-        "trial {:>3} {:<10} valid {:>12}  {:>8} params  {:>7} images  {:>6.1} s  first loss {:.3}  {}",
-        record.id,
-        match (record.parent, record.inherit) {
-            (Some(p), true) => format!("<- {p}"),
-            (Some(p), false) => format!("~ {p}"),
-            _ => "new".into(),
-        },
-        match (record.state, o.valid_acc, o.score_loss) {
-            (TrialState::Complete, Some(a), _) => format!("{a:.2}%"),
-            (TrialState::Complete, None, Some(l)) => format!("(score {l:.3})"),
-            (TrialState::Complete, None, None) => match o.tail_loss {
-                Some(l) => format!("(loss {l:.3})"),
-                None => "-".into(),
-            },
-            _ => "failed".into(),
-        },
-        o.params.unwrap_or_else(|| record.genotype.params()),
-        o.images,
-        o.seconds,
-        o.first_loss.unwrap_or(f64::NAN),
-        record
-            .reason
-            .clone()
-            .or(record.mutation.as_ref().map(|m| m.to_string()))
-            .unwrap_or_default()
     );
 }
 

@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use adjacent_core::spaces::nb201::{Cell, EdgeChange};
 use adjacent_core::study::Storage;
 use adjacent_core::trial::Trial;
 use adjacent_search::session::{WorkerEvent, join_study};
@@ -14,18 +13,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::data_args::print_loaded;
-use crate::search_cmd::print_trial;
-
-/// Prints a table study's trial as it ends.
-pub fn print_table_trial(t: &Trial<Cell, EdgeChange>) {
-    eprintln!(
-        "trial {:>4} {:<8} valid {:>6.2}%  {}",
-        t.id,
-        t.parent.map_or("new".into(), |p| format!("~ {p}")),
-        t.valid_acc().unwrap_or(f64::NAN),
-        t.genotype
-    );
-}
+use crate::trial_lines::{print_table_trial, print_trial};
 
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
