@@ -67,6 +67,17 @@ pub trait SearchSpace {
         Vec::new()
     }
 
+    /// The widest function-preserving widening of `genotype` whose cost `fits` (and that the
+    /// space's limits allow), with the move that makes it; none when no wider network fits (or
+    /// the space has no width). What a planned growth grows to.
+    fn widen_within(
+        &self,
+        _genotype: &Self::Genotype,
+        _fits: &dyn Fn(StaticCost) -> bool,
+    ) -> Option<(Self::Move, Self::Genotype)> {
+        None
+    }
+
     /// Parameters and FLOPs of the genotype's network.
     fn cost(&self, genotype: &Self::Genotype) -> StaticCost;
 

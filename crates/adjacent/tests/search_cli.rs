@@ -22,6 +22,7 @@ batch = 64
 
 [adjacent]
 decisions = 2
+images_per_param = 0
 children = 2
 probe = 0.06
 random_starts = 0

@@ -186,6 +186,18 @@ impl SearchSpace for GrownSpace {
         mv.preserves_function()
     }
 
+    fn widen_within(
+        &self,
+        arch: &NetworkArch,
+        fits: &dyn Fn(StaticCost) -> bool,
+    ) -> Option<(Morphism, NetworkArch)> {
+        (arch.channels + 1..=self.limits.max_channels)
+            .rev()
+            .map(|channels| Morphism::Widen { channels })
+            .filter_map(|mv| mv.apply(arch).ok().map(|child| (mv, child)))
+            .find(|(_, child)| self.within_limits(child) && fits(self.cost(child)))
+    }
+
     /// Every edge whose removal leaves its cell a path from input to output, and every cell of a
     /// stage that has more than one.
     fn prunings(&self, arch: &NetworkArch) -> Vec<Morphism> {

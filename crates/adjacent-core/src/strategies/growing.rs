@@ -11,6 +11,15 @@
 //! random networks are probed against the start network at equal compute (by default three, and
 //! no decisions after: measured, the random starts pay at the budgets of a CPU and the decisions
 //! do not).
+//!
+//! Then, by default, the main line grows to the capacity the budget can train (planned, not probed:
+//! a probe of a function-preserving child ties its parent until long after a probe ends): its
+//! width is planned so that the compute of the delivered lineage would train the widened network
+//! on `images_per_param` training images per parameter (the compute-optimal size of a budget, as
+//! the scaling laws put it: Hoffmann et al. 2022), and it widens (Net2WiderNet, its function kept)
+//! at `grow_at` of the one schedule, early, so that the cheap network sees many images first and
+//! the wide one the rest (staged training, Shen et al. 2022; LEMON, Wang et al. 2024). A budget
+//! too small for a wider network trains the winner of the starts as it is.
 
 use rand::RngExt;
 
@@ -59,6 +68,12 @@ pub struct GrowingConfig {
     /// share of the continuation's training loss it must be below (or of the validation error,
     /// with that signal). A change that only ties costs compute for nothing.
     pub margin: f64,
+    /// Training images per parameter the delivered lineage's compute should give the main line at
+    /// its final width: the widest widening of the winner for which the lineage's compute pays
+    /// `images_per_param` x its parameters images is planned. 0: no planned growth.
+    pub images_per_param: f64,
+    /// Where in the one schedule (a share of it) the main line widens to its planned width.
+    pub grow_at: f64,
 }
 
 impl Default for GrowingConfig {
@@ -72,6 +87,8 @@ impl Default for GrowingConfig {
             signal: Signal::TrainLoss,
             score_images: 512,
             margin: 0.01,
+            images_per_param: 6.0,
+            grow_at: 0.25,
         }
     }
 }
@@ -103,6 +120,21 @@ impl GrowingConfig {
         if !(0.0..1.0).contains(&self.margin) {
             return bad("margin", "must be a share in [0, 1)");
         }
+        if !(self.images_per_param >= 0.0 && self.images_per_param.is_finite()) {
+            return bad(
+                "images_per_param",
+                "must be a number of images, 0 or more (0: no growth)",
+            );
+        }
+        if !(self.grow_at > 0.0 && self.grow_at < 1.0) {
+            return bad("grow_at", "must be a share of the schedule in (0, 1)");
+        }
+        if self.images_per_param > 0.0 && self.decisions > 0 {
+            return bad(
+                "images_per_param",
+                "planned growth and probed decisions are two ways to grow: set decisions = 0 or images_per_param = 0",
+            );
+        }
         Ok(())
     }
 
@@ -131,6 +163,10 @@ enum Stage {
     Start,
     /// The main line trains on, unprobed, before decision `k` (from 1).
     Main(usize),
+    /// The main line trains on, unprobed, up to its planned growth.
+    BeforeGrowth,
+    /// The main line widened to its planned width trains to the end of the search.
+    Grown,
     /// Decision `k` (from 1).
     Decide(usize),
     Done,
@@ -156,6 +192,11 @@ pub struct GrowingSearch<S: SearchSpace> {
     lineage: f64,
     stage: Stage,
     head: Option<Head<S::Genotype>>,
+    /// Share of the budget the proposals asked so far were given.
+    committed: f64,
+    /// The planned widening of the main line (the move and the network), once the starts are
+    /// decided; none when the budget cannot train a wider network.
+    growth: Option<(S::Move, S::Genotype)>,
     /// Proposals of the current stage not yet asked.
     queue: std::collections::VecDeque<ProposalOf<S>>,
     /// The current stage's trials: asked, and their signal once told (None: failed).
@@ -205,6 +246,8 @@ impl<S: SearchSpace> GrowingSearch<S> {
             lineage: 1.0 - config.waste(),
             stage: Stage::Start,
             head: None,
+            committed: 0.0,
+            growth: None,
             queue: Default::default(),
             asked: Vec::new(),
             told: Vec::new(),
@@ -269,7 +312,27 @@ impl<S: SearchSpace> GrowingSearch<S> {
                     let images = self.images(space, &g, probe, score);
                     let p = self.probe(Proposal::fresh(g), images, span, score);
                     self.queue.push_back(p);
+                    self.committed += probe;
                 }
+            }
+            Stage::BeforeGrowth => {
+                let head = self.head.clone().expect("a main line after the start");
+                let share = (self.config.grow_at - head.position) * self.lineage;
+                let p = self.segment(
+                    space,
+                    &head,
+                    head.genotype.clone(),
+                    Mutation::Continue,
+                    share,
+                );
+                self.queue.push_back(p);
+            }
+            Stage::Grown => {
+                let head = self.head.clone().expect("a main line after the start");
+                let (mv, grown) = self.growth.clone().expect("a planned growth");
+                let share = self.plan.search as f64 / self.plan.horizon as f64 - self.committed;
+                let p = self.segment(space, &head, grown, Mutation::Move(mv), share);
+                self.queue.push_back(p);
             }
             Stage::Main(_) => {
                 let head = self.head.clone().expect("a main line after the start");
@@ -301,6 +364,46 @@ impl<S: SearchSpace> GrowingSearch<S> {
             Stage::Done => {}
         }
         Ok(())
+    }
+
+    /// A segment of the main line: `genotype` (the head's network, or a morphism of it) starts
+    /// from the head's weights and trains, unprobed, through the next `share` of the budget.
+    fn segment(
+        &mut self,
+        space: &S,
+        head: &Head<S::Genotype>,
+        genotype: S::Genotype,
+        mutation: Mutation<S::Move>,
+        share: f64,
+    ) -> ProposalOf<S> {
+        self.committed += share;
+        let span = self.span(head.position, share);
+        let images = self.images(space, &genotype, share, 0);
+        Proposal::child(genotype, head.trial, mutation)
+            .inheriting()
+            .with_images(images)
+            .within(span)
+            .unvalidated()
+    }
+
+    /// The widening the budget can train, planned once the starts are decided: the widest for
+    /// which the lineage's compute pays `images_per_param` training images per parameter, if it is
+    /// wider than the head and there is schedule left to grow in before the search ends.
+    fn plan_growth(&self, space: &S) -> Option<(S::Move, S::Genotype)> {
+        let head = self.head.as_ref()?;
+        if self.config.images_per_param == 0.0 {
+            return None;
+        }
+        let search_end = self.span(0.0, self.plan.search as f64 / self.plan.horizon as f64)[1];
+        if head.position.max(self.config.grow_at) >= search_end {
+            return None;
+        }
+        let lineage = self.lineage * self.plan.horizon as f64;
+        let per_param = self.config.images_per_param;
+        space.widen_within(&head.genotype, &|cost| {
+            let images = lineage / (crate::compute::TRAIN_PASSES * cost.flops.max(1)) as f64;
+            images >= per_param * cost.params as f64
+        })
     }
 
     /// Up to `children` distinct morphisms of `parent`, each drawn among the function-preserving
@@ -337,7 +440,14 @@ impl<S: SearchSpace> GrowingSearch<S> {
 
     /// The stage after the current one.
     fn next_stage(&self) -> Stage {
+        let grows = self.growth.is_some();
         match self.stage {
+            Stage::Start if grows => match &self.head {
+                Some(h) if h.position < self.config.grow_at => Stage::BeforeGrowth,
+                _ => Stage::Grown,
+            },
+            Stage::BeforeGrowth => Stage::Grown,
+            Stage::Grown => Stage::Done,
             Stage::Start if self.config.decisions == 0 => Stage::Done,
             Stage::Start => Stage::Main(1),
             Stage::Main(k) => Stage::Decide(k),
@@ -348,7 +458,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
 
     /// Ends the current stage: the best of its trials becomes the main line; a morphism replaces
     /// the continuation (asked first) only if it beats it by the margin.
-    fn close_stage(&mut self) {
+    fn close_stage(&mut self, space: &S) {
         // Lower is better: a loss, or the validation error.
         let cost = |v: f64| match self.config.signal {
             Signal::TrainLoss | Signal::ValidLoss => v,
@@ -381,6 +491,9 @@ impl<S: SearchSpace> GrowingSearch<S> {
         }
         self.asked.clear();
         self.told.clear();
+        if self.stage == Stage::Start {
+            self.growth = self.plan_growth(space);
+        }
         self.stage = self.next_stage();
     }
 }
@@ -416,14 +529,16 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
         Ok(proposal)
     }
 
-    fn tell(&mut self, _space: &S, trial: &TrialOf<S>) {
+    fn tell(&mut self, space: &S, trial: &TrialOf<S>) {
         self.step = self.step.max(trial.id.0 + 1);
         if !self.asked.iter().any(|a| a.0 == trial.id) {
             return;
         }
         let signal = match (self.stage, self.config.signal) {
             // A main segment is the only trial of its stage: it needs to have completed, no more.
-            (Stage::Main(_), _) => (trial.state == TrialState::Complete).then_some(0.0),
+            (Stage::Main(_) | Stage::BeforeGrowth | Stage::Grown, _) => {
+                (trial.state == TrialState::Complete).then_some(0.0)
+            }
             (_, Signal::TrainLoss) => trial.tail_loss(),
             (_, Signal::ValidAcc) => trial.valid_acc(),
             (_, Signal::ValidLoss) => trial.score_loss(),
@@ -431,7 +546,7 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
         let signal = signal.filter(|v| v.is_finite());
         self.told.push((trial.id, signal));
         if self.queue.is_empty() && self.told.len() == self.asked.len() {
-            self.close_stage();
+            self.close_stage(space);
         }
     }
 
@@ -448,6 +563,7 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
 mod tests {
     use super::*;
     use crate::cell::{Cell, DEFAULT_CELL};
+    use crate::morphism::Morphism;
     use crate::network::NetworkArch;
     use crate::spaces::grown::{GrownSpace, Limits};
     use crate::strategy::replay;
@@ -469,10 +585,12 @@ mod tests {
 
     type History = Vec<(ProposalOf<GrownSpace>, TrialOf<GrownSpace>)>;
 
-    /// Three decisions (the default has none) and the other settings at their defaults.
+    /// Three decisions (the default has none, and plans its growth instead) and the other
+    /// settings at their defaults.
     fn deciding() -> GrowingConfig {
         GrowingConfig {
             decisions: 3,
+            images_per_param: 0.0,
             ..Default::default()
         }
     }
@@ -735,9 +853,13 @@ mod tests {
     }
 
     #[test]
-    fn by_default_the_best_of_four_starts_is_the_search_s_choice() {
+    fn without_growth_the_best_of_four_starts_is_the_search_s_choice() {
         let space = space();
-        let mut s = GrowingSearch::new(6, GrowingConfig::default(), plan()).unwrap();
+        let config = GrowingConfig {
+            images_per_param: 0.0,
+            ..Default::default()
+        };
+        let mut s = GrowingSearch::new(6, config, plan()).unwrap();
         let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
             (None, 3) => 0.3,
             _ => 0.5,
@@ -747,6 +869,98 @@ mod tests {
         assert_eq!(history.len(), 4);
         assert!(history.iter().all(|h| h.0.parent.is_none()));
         assert_eq!(s.incumbent(), Some(TrialId(3)));
+    }
+
+    /// A plan of `epochs` epochs of the start network on 54,000 images, 30% for the final phase.
+    fn epochs_of_start(epochs: f64) -> GrowthPlan<NetworkArch> {
+        let forward = space().cost(&plan().start).flops as f64;
+        let horizon = (epochs * 54_000.0 * 3.0 * forward) as u64;
+        GrowthPlan {
+            horizon,
+            search: horizon * 7 / 10,
+            ..plan()
+        }
+    }
+
+    #[test]
+    fn the_winner_grows_early_to_the_width_the_budget_can_train() {
+        let space = space();
+        let plan = epochs_of_start(16.0);
+        let config = GrowingConfig::default();
+        let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+        // The start network wins its probes.
+        let history = drive(&mut s, &space, |p, _| match p.parent {
+            None if p.genotype == plan.start => 0.3,
+            _ => 0.5,
+        });
+        assert_eq!(
+            history.len(),
+            6,
+            "four starts, a segment, the grown network"
+        );
+        let (before, grown) = (&history[4].0, &history[5].0);
+        assert_eq!(before.parent, Some(TrialId(0)));
+        assert_eq!(
+            (before.mutation.clone(), before.genotype.clone()),
+            (Some(Mutation::Continue), plan.start.clone())
+        );
+        let Some(Mutation::Move(Morphism::Widen { channels })) = grown.mutation else {
+            panic!("the main line widens: {:?}", grown.mutation);
+        };
+        assert_eq!(grown.parent, Some(TrialId(4)));
+        assert!(grown.inherit && before.inherit);
+        assert_eq!(grown.genotype.channels, channels);
+        // The widest network the lineage's compute pays 6 training images a parameter for.
+        let lineage = (1.0 - config.waste()) * plan.horizon as f64;
+        let paid = |c: usize| {
+            let cost = space.cost(&Morphism::Widen { channels: c }.apply(&plan.start).unwrap());
+            lineage / (3 * cost.flops) as f64 >= 6.0 * cost.params as f64
+        };
+        assert!(paid(channels) && !paid(channels + 1), "width {channels}");
+        assert!(channels > 8);
+        // One schedule: the segment ends where the growth is planned, the grown network goes on
+        // to the end of the search, and the budget's search part is spent, no more.
+        let probe_end = history[0].0.span.unwrap()[1];
+        assert_eq!(before.span.unwrap(), [probe_end, config.grow_at]);
+        assert_eq!(grown.span.unwrap()[0], config.grow_at);
+        let spent: f64 = history
+            .iter()
+            .map(|(p, _)| (p.budget.images.unwrap() * 3 * space.cost(&p.genotype).flops) as f64)
+            .sum();
+        let search = plan.search as f64;
+        assert!(
+            spent <= search && spent > search * 0.99,
+            "{spent} of {search}"
+        );
+        assert_eq!(s.incumbent(), Some(TrialId(5)));
+    }
+
+    #[test]
+    fn a_budget_too_small_for_a_wider_network_trains_the_winner_as_it_is() {
+        let space = space();
+        let mut s = GrowingSearch::new(3, GrowingConfig::default(), epochs_of_start(1.0)).unwrap();
+        let history = drive(&mut s, &space, |p, _| match p.parent {
+            None if p.genotype == plan().start => 0.3,
+            _ => 0.5,
+        });
+        assert_eq!(history.len(), 4);
+        assert_eq!(s.incumbent(), Some(TrialId(0)));
+    }
+
+    #[test]
+    fn a_planned_growth_replays_to_the_same_search() {
+        let space = space();
+        let plan = epochs_of_start(16.0);
+        let loss = |p: &ProposalOf<GrownSpace>, id: u64| {
+            0.5 - (p.parent.is_none() as u64 * id) as f64 * 0.01
+        };
+        let mut s = GrowingSearch::new(8, GrowingConfig::default(), plan.clone()).unwrap();
+        let history = drive(&mut s, &space, loss);
+        assert_eq!(history.len(), 6);
+        let trials: Vec<TrialOf<GrownSpace>> = history.iter().map(|h| h.1.clone()).collect();
+        let mut fresh = GrowingSearch::new(8, GrowingConfig::default(), plan).unwrap();
+        replay(&mut fresh, &space, &trials[..5]).unwrap();
+        assert_eq!(fresh.ask(&space).unwrap(), history[5].0);
     }
 
     #[test]
@@ -801,10 +1015,35 @@ mod tests {
         assert!(
             err(GrowingConfig {
                 decisions: 10,
-                ..Default::default()
+                ..deciding()
             })
             .contains("final phase")
         );
+        for (config, field) in [
+            (
+                GrowingConfig {
+                    decisions: 1,
+                    ..Default::default()
+                },
+                "decisions = 0 or images_per_param = 0",
+            ),
+            (
+                GrowingConfig {
+                    images_per_param: -1.0,
+                    ..Default::default()
+                },
+                "images_per_param",
+            ),
+            (
+                GrowingConfig {
+                    grow_at: 1.0,
+                    ..Default::default()
+                },
+                "grow_at",
+            ),
+        ] {
+            assert!(err(config).contains(field), "{field}");
+        }
         assert!(
             err(GrowingConfig {
                 preserving: 2.0,

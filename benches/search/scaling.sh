@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Budget scaling (issue 23): the control (`fixed`), today's search without growth (`nogrowth`:
+# `adjacent` with `images_per_param = 0`), `asha` and `adjacent` (its defaults) at several budgets
+# of the control's compute, and a ladder of fixed networks (the README's cell at C = 4, 8, 16 with
+# N = 1, and C = 8 with N = 2) at the budgets that ask for it. Two runs at a time, one thread each
+# (PARALLEL=n for n). Finished runs (their summary.json) are kept, so it resumes after a kill;
+# benches/search/scaling.py OUT then tables and plots what has landed.
+#
+# Usage: benches/search/scaling.sh OUT COLUMN...
+#   a column is NAME:BUDGET_FLOPS:SUBSET:SEEDS:LADDER_SEEDS, e.g.
+#     1ep:1.384T:full:0,1,2:                 (1 epoch of the control on full Fashion-MNIST)
+#     4ep:5.386T:full:0,1,2:0,1
+#     16ep:7.132T:20000:0,1,2:0,1            (16 epochs of a 20,000-image subset)
+#   DATA (default ../shared/data/fashion-mnist) and STRATEGIES (default "fixed nogrowth asha
+#   adjacent") can be set in the environment.
+set -euo pipefail
+out=${1:?an output folder}; shift
+data=${DATA:-../shared/data/fashion-mnist}
+strategies=${STRATEGIES:-fixed nogrowth asha adjacent}
+bin=${ADJACENT:-target/release/adjacent}
+parallel=${PARALLEL:-2}
+cell='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
+mkdir -p "$out"
+printf '[adjacent]\nimages_per_param = 0\n' > "$out/nogrowth.toml"
+
+run() {
+  local dir=$1; shift
+  [[ -e $dir/summary.json ]] && return 0
+  rm -rf "$dir"
+  while (( $(jobs -rp | wc -l) >= parallel )); do wait -n || true; done
+  (
+    RAYON_NUM_THREADS=1 "$bin" search --data "$data" "$@" --out "$dir" > "$dir.log" 2>&1 \
+      && echo "$(date +%T) done $dir: $(tail -n 1 "$dir.log")" \
+      || echo "$(date +%T) FAILED $dir (see $dir.log)"
+  ) &
+}
+
+for column in "$@"; do
+  IFS=: read -r name budget subset seeds ladder_seeds <<< "$column"
+  mkdir -p "$out/$name"
+  sub=(); [[ $subset != full ]] && sub=(--subset "$subset")
+  for seed in ${seeds//,/ }; do
+    for strategy in $strategies; do
+      case $strategy in
+        fixed) args=(--strategy fixed --arch "$cell" --channels 8 --cells 1) ;;
+        nogrowth) args=(--strategy adjacent --config "$out/nogrowth.toml") ;;
+        *) args=(--strategy "$strategy") ;;
+      esac
+      run "$out/$name/$strategy-$seed" "${sub[@]}" "${args[@]}" --seed "$seed" --budget-flops "$budget"
+    done
+  done
+  for seed in ${ladder_seeds//,/ }; do
+    for net in 4:1 16:1 8:2; do
+      c=${net%:*}; n=${net#*:}
+      run "$out/$name/ladder-c$c-n$n-$seed" "${sub[@]}" --strategy fixed --arch "$cell" \
+        --channels "$c" --cells "$n" --seed "$seed" --budget-flops "$budget"
+    done
+  done
+done
+wait
