@@ -225,6 +225,74 @@ fn adjacent_probes_morphisms_of_one_network_along_one_schedule() {
     }
 }
 
+/// Tiny settings for a planned growth: the start network at width 4 and one random start; the
+/// budget pays a wider network a twentieth of an image a parameter, within the limit of 8 channels.
+const TINY_GROWTH: &str = r#"
+start_channels = 4
+
+[limits]
+max_cells = 2
+max_channels = 8
+
+[train]
+batch = 64
+
+[adjacent]
+random_starts = 1
+probe = 0.03
+images_per_param = 0.05
+"#;
+
+#[test]
+fn adjacent_grows_its_winner_early_from_its_weights_to_the_width_the_budget_can_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("search");
+    let run = search_with(
+        dir.path(),
+        TINY_GROWTH,
+        out.to_str().unwrap(),
+        &["--budget-flops", TINY_FLOPS],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let trials = records(&out);
+    let loss = |t: &Value, key: &str| t[key].as_f64().unwrap();
+    // Two starts, the winner's segment up to the growth point, the widened network.
+    assert_eq!(trials.len(), 4, "{trials:?}");
+    let winner = if loss(&trials[0], "tail_loss") <= loss(&trials[1], "tail_loss") {
+        &trials[0]
+    } else {
+        &trials[1]
+    };
+    let (segment, grown) = (&trials[2], &trials[3]);
+    assert_eq!(segment["parent"], winner["id"]);
+    assert_eq!(segment["mutation"], "continue");
+    assert_eq!(
+        segment["span"][1].as_f64(),
+        Some(0.25),
+        "it grows at a quarter"
+    );
+    assert_eq!(grown["parent"], segment["id"]);
+    assert_eq!(grown["inherit"], true);
+    assert_eq!(grown["start_weights"], segment["weights"]);
+    assert_eq!(grown["mutation"]["move"]["kind"], "widen");
+    assert_eq!(grown["function_preserving"], true);
+    let width = grown["genotype"]["channels"].as_u64().unwrap();
+    assert!(width > 4 && width <= 8, "{width}");
+    // The widened network starts where its parent ended (its function kept).
+    assert!(
+        (loss(grown, "first_loss") - loss(segment, "last_loss")).abs() < 0.5,
+        "{grown}"
+    );
+    let s = summary(&out);
+    assert_eq!(s["final"]["parent"], grown["id"]);
+    assert_eq!(s["arch"]["channels"].as_u64(), Some(width));
+    assert!(s["flops"].as_u64().unwrap() <= 30_000_000_000);
+}
+
 #[test]
 fn adjacent_with_random_starts_and_the_valid_loss_signal_scores_every_probe_on_the_same_images() {
     let dir = tempfile::tempdir().unwrap();
