@@ -36,6 +36,12 @@ pub enum Morphism {
     /// it, as always). Existing units are replicated and their outgoing weights split among the
     /// copies (Net2WiderNet), unequally so that the copies do not stay identical as they train.
     Widen { channels: usize },
+    /// Every stage grows narrower: the first stage's width becomes `channels` (the others double
+    /// it). Units are merged, the closest pair first, and a merged unit's outgoing weights are
+    /// added to the one that stays (Net2Net in reverse): a unit that copies another (as after a
+    /// widening) goes without changing the function, the others approximately. Consolidation at
+    /// the scale of the whole network: at small budgets the better network is cheaper.
+    Narrow { channels: usize },
     /// An edge's operation is replaced by one that cannot preserve the function (a pool, a skip, or
     /// `none`, which removes the edge); every weight that still fits is kept.
     ReplaceOp { at: CellAt, edge: usize, op: Op },
@@ -73,7 +79,7 @@ impl Morphism {
     pub fn preserves_function(&self) -> bool {
         !matches!(
             self,
-            Morphism::ReplaceOp { .. } | Morphism::RemoveCell { .. }
+            Morphism::ReplaceOp { .. } | Morphism::RemoveCell { .. } | Morphism::Narrow { .. }
         )
     }
 
@@ -82,7 +88,9 @@ impl Morphism {
     pub fn removes(&self) -> bool {
         matches!(
             self,
-            Morphism::ReplaceOp { op: Op::None, .. } | Morphism::RemoveCell { .. }
+            Morphism::ReplaceOp { op: Op::None, .. }
+                | Morphism::RemoveCell { .. }
+                | Morphism::Narrow { .. }
         )
     }
 
@@ -159,6 +167,15 @@ impl Morphism {
                 }
                 child.channels = channels;
             }
+            Morphism::Narrow { channels } => {
+                if channels == 0 || channels >= parent.channels {
+                    return Err(bad(format!(
+                        "Narrow shrinks the width to at least 1; {channels} is not in 1..{}",
+                        parent.channels
+                    )));
+                }
+                child.channels = channels;
+            }
             Morphism::ReplaceOp { at, edge, op } => {
                 check_edge(edge)?;
                 let cell = cell_at(at)?;
@@ -203,6 +220,7 @@ impl fmt::Display for Morphism {
                 write!(f, "{}: insert a residual cell", cell(at))
             }
             Morphism::Widen { channels } => write!(f, "widen to {channels} channels"),
+            Morphism::Narrow { channels } => write!(f, "narrow to {channels} channels"),
             Morphism::ReplaceOp { at, edge, op } => write!(f, "{}: edge {edge} -> {op}", cell(at)),
             Morphism::RemoveCell { at } => write!(f, "{}: remove the cell", cell(at)),
         }
@@ -323,5 +341,13 @@ mod tests {
         assert_eq!(back, parent);
         assert!(Morphism::RemoveCell { at }.removes());
         assert!(!Morphism::RemoveCell { at }.preserves_function());
+        assert!(err(Morphism::Narrow { channels: 4 }).contains("not in 1..4"));
+        assert!(err(Morphism::Narrow { channels: 0 }).contains("not in 1..4"));
+        let narrow = Morphism::Narrow { channels: 3 };
+        assert_eq!(narrow.apply(&parent).unwrap().channels, 3);
+        assert!(narrow.removes() && !narrow.preserves_function());
+        let wide = Morphism::Widen { channels: 6 }.apply(&parent).unwrap();
+        let back = Morphism::Narrow { channels: 4 }.apply(&wide).unwrap();
+        assert_eq!(back, parent);
     }
 }

@@ -236,3 +236,69 @@ fn widened_copies_start_equal_and_grow_apart() {
         "the copies received different gradients"
     );
 }
+
+#[test]
+fn narrowing_a_widened_network_gives_back_its_function() {
+    let _seeded = seeded();
+    let (parent, arch, x, devices) = trained_parent();
+    let before = logits(&parent, &x);
+    let (wide, wide_arch) = morph(
+        &parent,
+        &arch,
+        &Morphism::Widen { channels: 7 },
+        &devices.train,
+    )
+    .unwrap();
+    let narrow = Morphism::Narrow { channels: 4 };
+    assert!(!narrow.preserves_function() && narrow.removes());
+    let (back, back_arch) = morph(&wide, &wide_arch, &narrow, &devices.train).unwrap();
+    assert_eq!(back_arch, arch);
+    let after = logits(&back, &x);
+    let worst = before
+        .iter()
+        .zip(&after)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        worst < 1e-4,
+        "the copies merged back into their originals: logits moved by {worst}"
+    );
+}
+
+#[test]
+fn narrowing_keeps_the_surviving_units_weights() {
+    let _seeded = seeded();
+    let (parent, arch, x, devices) = trained_parent();
+    let (child, child_arch) = morph(
+        &parent,
+        &arch,
+        &Morphism::Narrow { channels: 3 },
+        &devices.train,
+    )
+    .unwrap();
+    assert_eq!(child_arch.channels, 3);
+    assert_eq!(child.stem_conv.weight.val().dims(), [3, 1, 3, 3]);
+    assert_eq!(child.classifier.weight.val().dims(), [12, 10]);
+    let rows = |n: &Network| {
+        let w = n
+            .stem_conv
+            .weight
+            .val()
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        w.chunks(9).map(<[f32]>::to_vec).collect::<Vec<_>>()
+    };
+    let parent_rows = rows(&parent);
+    for row in rows(&child) {
+        assert!(
+            parent_rows.contains(&row),
+            "a kept unit's incoming weights are its parent's"
+        );
+    }
+    // The narrowed network still computes something of its own, and trains.
+    let narrowed = logits(&child, &x);
+    assert!(narrowed.iter().all(|v| v.is_finite()));
+    let trained = logits(&train_briefly(child, &devices), &x);
+    assert_ne!(trained, narrowed);
+}

@@ -198,8 +198,8 @@ impl SearchSpace for GrownSpace {
             .find(|(_, child)| self.within_limits(child) && fits(self.cost(child)))
     }
 
-    /// Every edge whose removal leaves its cell a path from input to output, and every cell of a
-    /// stage that has more than one.
+    /// Every edge whose removal leaves its cell a path from input to output, every cell of a
+    /// stage that has more than one, and the network narrowed by one widening step.
     fn prunings(&self, arch: &NetworkArch) -> Vec<Morphism> {
         let mut moves = Vec::new();
         for (stage, cells) in arch.stages.iter().enumerate() {
@@ -220,6 +220,11 @@ impl SearchSpace for GrownSpace {
                     moves.push(Morphism::RemoveCell { at });
                 }
             }
+        }
+        if arch.channels > self.widen_step {
+            moves.push(Morphism::Narrow {
+                channels: arch.channels - self.widen_step,
+            });
         }
         moves
     }
@@ -337,7 +342,13 @@ mod tests {
         let single: Cell = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
             .parse()
             .unwrap();
+        // Start width 8: a widening step of 4, so a width of 8 narrows to 4 and one of 4 not.
         let arch = NetworkArch::uniform(single, 8, 1, 1, 10);
+        assert_eq!(
+            space.prunings(&arch),
+            vec![Morphism::Narrow { channels: 4 }]
+        );
+        let arch = NetworkArch::uniform(single, 4, 1, 1, 10);
         assert!(space.prunings(&arch).is_empty());
     }
 
