@@ -17,7 +17,7 @@ use crate::compute;
 use crate::error::{BoxError, CoreError};
 use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategy::{Strategy, ask_as_recorded};
-use crate::trial::{Outcome, Trial, TrialId, TrialState};
+use crate::trial::{Outcome, Proposal, Trial, TrialId, TrialState};
 
 /// What a trial costs, known before it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -634,7 +634,7 @@ impl<'a, S: SearchSpace> Study<'a, S> {
         let proposal = self.strategy.ask(self.space);
         // From here on, the strategy has been asked: unless the proposal is stored, it is stale.
         self.stale = true;
-        let proposal = match proposal {
+        let mut proposal = match proposal {
             Ok(p) => p,
             Err(e) if asked == 0 => return Err(e),
             Err(e) => return wait_or_stop(format!("the strategy stopped: {e}")),
@@ -689,10 +689,15 @@ impl<'a, S: SearchSpace> Study<'a, S> {
                             format!("{:.2} minutes", limit / 60.0),
                         );
                     }
-                    return wait_or_stop(format!(
-                        "the search's {:.1} minutes are spent",
-                        limit / 60.0
-                    ));
+                    match cut_to_time(&proposal, (limit - elapsed) / estimate) {
+                        Some(cut) => proposal = cut,
+                        None => {
+                            return wait_or_stop(format!(
+                                "the search's {:.1} minutes are spent",
+                                limit / 60.0
+                            ));
+                        }
+                    }
                 }
             }
             _ => {}
@@ -710,6 +715,21 @@ impl<'a, S: SearchSpace> Study<'a, S> {
         self.log.push(Event::Ask(asked as usize));
         Ok(Asked::New(Box::new(trial)))
     }
+}
+
+/// A segment of a lineage along one schedule (it inherits, trains through a span, on a number of
+/// images) that only `fits` (a share) of the time left allows, cut to that share, so that a plan
+/// made from an estimate of throughput keeps its shape (the growth it planned still happens,
+/// shorter); none for any other proposal, or when less than a quarter of it fits. (A probe of
+/// `adjacent`'s decisions is such a segment too: one cut short competes at a disadvantage, so
+/// that at the end of the time the main line goes on unchanged.)
+fn cut_to_time<G: Clone, M: Clone>(proposal: &Proposal<G, M>, fits: f64) -> Option<Proposal<G, M>> {
+    let images = proposal.budget.images?;
+    if !(proposal.inherit && proposal.span.is_some() && fits >= 0.25) {
+        return None;
+    }
+    let cut = ((images as f64 * fits.min(1.0)).floor() as u64).max(1);
+    Some(proposal.clone().with_images(cut))
 }
 
 /// The last event among `changes`.
@@ -735,4 +755,39 @@ struct Committed {
     flops: u64,
     seconds: f64,
     finished_flops: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cell::{Cell, DEFAULT_CELL};
+    use crate::trial::Mutation;
+
+    type P = Proposal<Cell, ()>;
+
+    #[test]
+    fn a_segment_that_does_not_fit_the_time_left_is_cut_to_it_and_nothing_else_is() {
+        let cell: Cell = DEFAULT_CELL.parse().unwrap();
+        let segment: P = Proposal::child(cell, TrialId(3), Mutation::Continue)
+            .inheriting()
+            .with_images(1000)
+            .within([0.2, 0.7]);
+        let cut = cut_to_time(&segment, 0.5).expect("half of it fits");
+        assert_eq!(cut.budget.images, Some(500));
+        assert_eq!(
+            (cut.span, cut.parent, cut.inherit),
+            (segment.span, segment.parent, true)
+        );
+        assert!(
+            cut_to_time(&segment, 0.2).is_none(),
+            "under a quarter: not started"
+        );
+        // A probe or a trial with a schedule of its own is compared with others at its length.
+        let fresh: P = Proposal::fresh(cell).with_images(1000).within([0.0, 0.1]);
+        assert!(cut_to_time(&fresh, 0.5).is_none());
+        let restart: P = Proposal::child(cell, TrialId(3), Mutation::Continue)
+            .inheriting()
+            .with_images(1000);
+        assert!(cut_to_time(&restart, 0.5).is_none());
+    }
 }

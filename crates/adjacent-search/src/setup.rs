@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use adjacent_core::budget::Budget;
+use adjacent_core::budget::{Budget, Stop};
 use adjacent_core::compute;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::spaces::grown::GrownSpace;
@@ -169,6 +169,10 @@ impl Setup {
                 search: budget.search_compute(horizon),
                 horizon,
                 start: self.adjacent_start(),
+                seconds: match budget.total {
+                    Stop::Seconds(s) => Some(s),
+                    _ => None,
+                },
             }),
         };
         if kind == StrategyKind::Adjacent && context.growth.is_none() {

@@ -154,6 +154,11 @@ pub struct GrowthPlan<G> {
     pub horizon: u64,
     /// Compute the search itself may spend (the rest is the final phase's).
     pub search: u64,
+    /// For a budget of wall time, its seconds: `horizon` then stands for them at a throughput
+    /// measured before the search, on the start network, and once the starts have trained the
+    /// plan is made again from the winner's own throughput and the time the starts took (a cheap
+    /// network computes fewer FLOPs a second).
+    pub seconds: Option<f64>,
 }
 
 /// Where the plan stands.
@@ -203,6 +208,8 @@ pub struct GrowingSearch<S: SearchSpace> {
     asked: Vec<(TrialId, S::Genotype, f64)>,
     told: Vec<(TrialId, Option<f64>)>,
     seen: SeenKeys<S::Key>,
+    /// Seconds and FLOPs of each trial of the start, as told.
+    start_costs: Vec<(TrialId, f64, u64)>,
 }
 
 impl<S: SearchSpace> GrowingSearch<S> {
@@ -252,6 +259,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
             asked: Vec::new(),
             told: Vec::new(),
             seen: SeenKeys::default(),
+            start_costs: Vec::new(),
         })
     }
 
@@ -406,6 +414,28 @@ impl<S: SearchSpace> GrowingSearch<S> {
         })
     }
 
+    /// For a time budget, once the starts are decided: the horizon becomes the budget's seconds at
+    /// the winner's measured FLOPs a second, and what the starts took becomes their share of the
+    /// time, so the rest of the plan (its segments, the width it grows to) fits what is left.
+    fn replan_for_time(&mut self) {
+        let (Some(seconds), Some(head)) = (self.plan.seconds, &self.head) else {
+            return;
+        };
+        let Some(&(_, s, f)) = self.start_costs.iter().find(|c| c.0 == head.trial) else {
+            return;
+        };
+        let flops_per_second = f as f64 / s;
+        if !(flops_per_second.is_finite() && flops_per_second > 0.0 && seconds > 0.0) {
+            return;
+        }
+        let search_share = self.plan.search as f64 / self.plan.horizon as f64;
+        let horizon = (seconds * flops_per_second).max(1.0);
+        self.plan.horizon = horizon as u64;
+        self.plan.search = (horizon * search_share) as u64;
+        let took: f64 = self.start_costs.iter().map(|c| c.1).sum();
+        self.committed = took / seconds;
+    }
+
     /// Up to `children` distinct morphisms of `parent`, each drawn among the function-preserving
     /// moves with probability `preserving` and among those that change the function otherwise.
     fn children(
@@ -492,6 +522,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
         self.asked.clear();
         self.told.clear();
         if self.stage == Stage::Start {
+            self.replan_for_time();
             self.growth = self.plan_growth(space);
         }
         self.stage = self.next_stage();
@@ -544,6 +575,11 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
             (_, Signal::ValidLoss) => trial.score_loss(),
         };
         let signal = signal.filter(|v| v.is_finite());
+        if self.stage == Stage::Start {
+            let outcome = &trial.outcome;
+            self.start_costs
+                .push((trial.id, outcome.seconds, outcome.flops));
+        }
         self.told.push((trial.id, signal));
         if self.queue.is_empty() && self.told.len() == self.asked.len() {
             self.close_stage(space);
@@ -580,6 +616,7 @@ mod tests {
             start: NetworkArch::uniform(cell, 8, 1, 1, 10),
             horizon,
             search: horizon * 3 / 10,
+            seconds: None,
         }
     }
 
@@ -933,6 +970,69 @@ mod tests {
             "{spent} of {search}"
         );
         assert_eq!(s.incumbent(), Some(TrialId(5)));
+    }
+
+    /// Runs a search whose networks train at `flops_per_second` (the start network wins its
+    /// probes); each trial's outcome says what it cost. Returns the proposals and the seconds
+    /// they took.
+    fn run_timed(
+        plan: GrowthPlan<NetworkArch>,
+        flops_per_second: f64,
+    ) -> Vec<(ProposalOf<GrownSpace>, f64)> {
+        let space = space();
+        let mut s = GrowingSearch::new(3, GrowingConfig::default(), plan.clone()).unwrap();
+        let mut history = Vec::new();
+        for id in 0.. {
+            let p = match s.ask(&space) {
+                Ok(p) => p,
+                Err(CoreError::Finished { .. }) => break,
+                Err(e) => panic!("{e}"),
+            };
+            let flops = 3 * space.cost(&p.genotype).flops * p.budget.images.unwrap();
+            let seconds = flops as f64 / flops_per_second;
+            let loss = match p.parent {
+                None if p.genotype == plan.start => 0.3,
+                _ => 0.5,
+            };
+            let outcome = Outcome {
+                tail_loss: Some(loss),
+                flops,
+                seconds,
+                ..Outcome::default()
+            };
+            s.tell(&space, &Trial::complete(TrialId(id), p.clone(), outcome));
+            history.push((p, seconds));
+        }
+        history
+    }
+
+    #[test]
+    fn with_a_time_budget_the_plan_is_made_again_from_the_winner_s_throughput() {
+        let planned = epochs_of_start(64.0);
+        // The time budget stands for the horizon at 1 TFLOP a second, measured before the
+        // search; the networks train at a third of that (still enough to grow).
+        let seconds = planned.horizon as f64 / 1e12;
+        let timed = GrowthPlan {
+            seconds: Some(seconds),
+            ..planned.clone()
+        };
+        let search_seconds = seconds * planned.search as f64 / planned.horizon as f64;
+        let took = |h: &[(ProposalOf<GrownSpace>, f64)]| h.iter().map(|t| t.1).sum::<f64>();
+        // Planned on the first estimate, the search would take about three times its time.
+        let naive = run_timed(planned, 1e12 / 3.0);
+        assert!(took(&naive) > 2.5 * search_seconds);
+        let history = run_timed(timed, 1e12 / 3.0);
+        let spent = took(&history);
+        assert!(
+            spent <= search_seconds * 1.001 && spent > search_seconds * 0.99,
+            "{spent} s of {search_seconds} s"
+        );
+        // It still grows, to a width that a third of the compute pays for.
+        let width = |h: &[(ProposalOf<GrownSpace>, f64)]| match h.last().unwrap().0.mutation {
+            Some(Mutation::Move(Morphism::Widen { channels })) => channels,
+            ref m => panic!("the main line widens: {m:?}"),
+        };
+        assert!(width(&history) > 8 && width(&history) < width(&naive));
     }
 
     #[test]
