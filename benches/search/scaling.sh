@@ -12,7 +12,8 @@
 #     4ep:5.386T:full:0,1,2:0,1
 #     16ep:7.132T:20000:0,1,2:0,1            (16 epochs of a 20,000-image subset)
 #   DATA (default ../shared/data/fashion-mnist) and STRATEGIES (default "fixed nogrowth asha
-#   adjacent") can be set in the environment.
+#   adjacent") can be set in the environment; a strategy NAME with a settings file OUT/NAME.toml
+#   is `adjacent` with those settings (the script writes nogrowth.toml; add others to compare).
 set -euo pipefail
 out=${1:?an output folder}; shift
 data=${DATA:-../shared/data/fashion-mnist}
@@ -43,8 +44,11 @@ for column in "$@"; do
     for strategy in $strategies; do
       case $strategy in
         fixed) args=(--strategy fixed --arch "$cell" --channels 8 --cells 1) ;;
-        nogrowth) args=(--strategy adjacent --config "$out/nogrowth.toml") ;;
-        *) args=(--strategy "$strategy") ;;
+        *) if [[ -e $out/$strategy.toml ]]; then
+             args=(--strategy adjacent --config "$out/$strategy.toml")
+           else
+             args=(--strategy "$strategy")
+           fi ;;
       esac
       run "$out/$name/$strategy-$seed" "${sub[@]}" "${args[@]}" --seed "$seed" --budget-flops "$budget"
     done

@@ -42,6 +42,11 @@ pub enum Morphism {
     /// widening) goes without changing the function, the others approximately. Consolidation at
     /// the scale of the whole network: at small budgets the better network is cheaper.
     Narrow { channels: usize },
+    /// The network grows in depth and width at once: every stage gains `cells` residual cells at
+    /// its end (each starting as the identity, as in [`Morphism::InsertResidualCell`]), then the
+    /// first stage's width becomes `channels` (Net2WiderNet, as in [`Morphism::Widen`]; the same
+    /// width keeps it). What a planned growth grows to, in one step of the schedule.
+    Scale { cells: usize, channels: usize },
     /// An edge's operation is replaced by one that cannot preserve the function (a pool, a skip, or
     /// `none`, which removes the edge); every weight that still fits is kept.
     ReplaceOp { at: CellAt, edge: usize, op: Op },
@@ -167,6 +172,19 @@ impl Morphism {
                 }
                 child.channels = channels;
             }
+            Morphism::Scale { cells, channels } => {
+                if cells == 0 || channels < parent.channels {
+                    return Err(bad(format!(
+                        "Scale adds at least one cell a stage and keeps or grows the width; \
+                         {cells} cells and {channels} channels (from {})",
+                        parent.channels
+                    )));
+                }
+                for stage in &mut child.stages {
+                    stage.extend(std::iter::repeat_n(residual_cell(), cells));
+                }
+                child.channels = channels;
+            }
             Morphism::Narrow { channels } => {
                 if channels == 0 || channels >= parent.channels {
                     return Err(bad(format!(
@@ -221,6 +239,10 @@ impl fmt::Display for Morphism {
             }
             Morphism::Widen { channels } => write!(f, "widen to {channels} channels"),
             Morphism::Narrow { channels } => write!(f, "narrow to {channels} channels"),
+            Morphism::Scale { cells, channels } => write!(
+                f,
+                "{cells} residual cell(s) a stage, width {channels} channels"
+            ),
             Morphism::ReplaceOp { at, edge, op } => write!(f, "{}: edge {edge} -> {op}", cell(at)),
             Morphism::RemoveCell { at } => write!(f, "{}: remove the cell", cell(at)),
         }
@@ -349,5 +371,42 @@ mod tests {
         let wide = Morphism::Widen { channels: 6 }.apply(&parent).unwrap();
         let back = Morphism::Narrow { channels: 4 }.apply(&wide).unwrap();
         assert_eq!(back, parent);
+    }
+
+    #[test]
+    fn scaling_appends_residual_cells_to_every_stage_and_widens() {
+        let parent = arch();
+        let scale = Morphism::Scale {
+            cells: 2,
+            channels: 6,
+        };
+        let child = scale.apply(&parent).unwrap();
+        assert_eq!(child.channels, 6);
+        for (old, new) in parent.stages.iter().zip(&child.stages) {
+            assert_eq!(new.len(), old.len() + 2);
+            assert_eq!(new[..old.len()], old[..]);
+            assert!(new[old.len()..].iter().all(|c| *c == residual_cell()));
+        }
+        assert!(scale.preserves_function() && !scale.removes());
+        let same_width = Morphism::Scale {
+            cells: 1,
+            channels: 4,
+        };
+        assert_eq!(same_width.apply(&parent).unwrap().channels, 4);
+        let err = |m: Morphism| m.apply(&parent).unwrap_err().to_string();
+        assert!(
+            err(Morphism::Scale {
+                cells: 0,
+                channels: 8
+            })
+            .contains("0 cells and 8 channels (from 4)")
+        );
+        assert!(
+            err(Morphism::Scale {
+                cells: 1,
+                channels: 3
+            })
+            .contains("1 cells and 3 channels")
+        );
     }
 }

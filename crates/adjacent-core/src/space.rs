@@ -67,12 +67,14 @@ pub trait SearchSpace {
         Vec::new()
     }
 
-    /// The widest function-preserving widening of `genotype` whose cost `fits` (and that the
-    /// space's limits allow), with the move that makes it; none when no wider network fits (or
-    /// the space has no width). What a planned growth grows to.
-    fn widen_within(
+    /// The largest function-preserving growth of `genotype` whose cost `fits` (and that the
+    /// space's limits allow), with the move that makes it: depth first (as many as `depth` cells
+    /// added to every stage, as many as fit), then the widest width that fits; none when no larger
+    /// network fits (or the space cannot grow). What a planned growth grows to.
+    fn grow_within(
         &self,
         _genotype: &Self::Genotype,
+        _depth: usize,
         _fits: &dyn Fn(StaticCost) -> bool,
     ) -> Option<(Self::Move, Self::Genotype)> {
         None

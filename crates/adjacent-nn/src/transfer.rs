@@ -1,7 +1,9 @@
 //! Weight transfer for network morphisms: a child built from its parent's trained weights, so that
 //! it starts where the parent ended instead of from scratch.
 
-use adjacent_core::morphism::{Morphism, RESIDUAL_OUTPUT_EDGE, identity_cell, residual_cell};
+use adjacent_core::morphism::{
+    CellAt, Morphism, RESIDUAL_OUTPUT_EDGE, identity_cell, residual_cell,
+};
 use adjacent_core::network::NetworkArch;
 use adjacent_core::spaces::nb201::Op;
 use burn::module::{Module, Param, RunningState};
@@ -98,6 +100,29 @@ pub fn morph(
         Morphism::Narrow { .. } => {
             let thin = narrow(&parent.valid(), arch, &child_arch);
             child = independent_copy(&thin, &child_arch, device)?;
+        }
+        Morphism::Scale { cells, channels } => {
+            // Residual cells appended one by one, each the identity at its start; then the width.
+            let (mut net, mut net_arch) = (child, arch.clone());
+            for stage in 0..arch.stages.len() {
+                for _ in 0..cells {
+                    let at = CellAt {
+                        stage,
+                        index: net_arch.stages[stage].len(),
+                    };
+                    (net, net_arch) = morph(
+                        &net,
+                        &net_arch,
+                        &Morphism::InsertResidualCell { at },
+                        device,
+                    )?;
+                }
+            }
+            if channels > arch.channels {
+                (net, net_arch) = morph(&net, &net_arch, &Morphism::Widen { channels }, device)?;
+            }
+            debug_assert_eq!(net_arch, child_arch);
+            child = net;
         }
     }
     Ok((child, child_arch))

@@ -94,6 +94,14 @@ fn function_preserving_morphisms_keep_the_logits() {
     }
     morphisms.push(Morphism::Widen { channels: 5 });
     morphisms.push(Morphism::Widen { channels: 9 });
+    morphisms.push(Morphism::Scale {
+        cells: 1,
+        channels: arch.channels,
+    });
+    morphisms.push(Morphism::Scale {
+        cells: 2,
+        channels: 7,
+    });
     for m in morphisms {
         assert!(m.preserves_function());
         let (child, child_arch) = morph(&parent, &arch, &m, &devices.train).unwrap();

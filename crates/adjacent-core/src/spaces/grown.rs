@@ -186,16 +186,31 @@ impl SearchSpace for GrownSpace {
         mv.preserves_function()
     }
 
-    fn widen_within(
+    fn grow_within(
         &self,
         arch: &NetworkArch,
+        depth: usize,
         fits: &dyn Fn(StaticCost) -> bool,
     ) -> Option<(Morphism, NetworkArch)> {
+        let fitting = |mv: Morphism| {
+            mv.apply(arch)
+                .ok()
+                .filter(|child| self.within_limits(child) && fits(self.cost(child)))
+                .map(|child| (mv, child))
+        };
+        let at_width = |cells: usize, channels: usize| match cells {
+            0 => Morphism::Widen { channels },
+            cells => Morphism::Scale { cells, channels },
+        };
+        // Depth first: as many cells a stage as fit at the present width, then the widest width.
+        let cells = (1..=depth)
+            .rev()
+            .find(|&cells| fitting(at_width(cells, arch.channels)).is_some())
+            .unwrap_or(0);
         (arch.channels + 1..=self.limits.max_channels)
             .rev()
-            .map(|channels| Morphism::Widen { channels })
-            .filter_map(|mv| mv.apply(arch).ok().map(|child| (mv, child)))
-            .find(|(_, child)| self.within_limits(child) && fits(self.cost(child)))
+            .find_map(|channels| fitting(at_width(cells, channels)))
+            .or_else(|| (cells > 0).then(|| fitting(at_width(cells, arch.channels)))?)
     }
 
     /// Every edge whose removal leaves its cell a path from input to output, every cell of a
@@ -350,6 +365,45 @@ mod tests {
         );
         let arch = NetworkArch::uniform(single, 4, 1, 1, 10);
         assert!(space.prunings(&arch).is_empty());
+    }
+
+    #[test]
+    fn a_planned_growth_adds_depth_first_then_width_within_its_cost() {
+        let space = GrownSpace::new(Limits::default(), 8, 1, 28, 10).unwrap();
+        let cell: Cell = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+            .parse()
+            .unwrap();
+        let arch = NetworkArch::uniform(cell, 8, 1, 1, 10);
+        let params = |a: &NetworkArch| space.cost(a).params;
+        let within = |limit: u64| move |cost: StaticCost| cost.params <= limit;
+        // Without depth: the widest width that fits.
+        let wide = Morphism::Widen { channels: 12 }.apply(&arch).unwrap();
+        let (mv, child) = space.grow_within(&arch, 0, &within(params(&wide))).unwrap();
+        assert_eq!((mv, child), (Morphism::Widen { channels: 12 }, wide));
+        // With depth: the cells first (two fit, three would not), then the width left.
+        let two = |channels| Morphism::Scale { cells: 2, channels };
+        let deep = two(9).apply(&arch).unwrap();
+        assert!(
+            params(
+                &Morphism::Scale {
+                    cells: 3,
+                    channels: 8
+                }
+                .apply(&arch)
+                .unwrap()
+            ) > params(&deep)
+        );
+        let (mv, child) = space.grow_within(&arch, 3, &within(params(&deep))).unwrap();
+        assert_eq!((mv, child), (two(9), deep));
+        // Depth at the same width when no wider network fits; nothing when nothing larger fits.
+        let same = two(8).apply(&arch).unwrap();
+        let (mv, _) = space.grow_within(&arch, 2, &within(params(&same))).unwrap();
+        assert_eq!(mv, two(8));
+        assert!(
+            space
+                .grow_within(&arch, 2, &within(params(&arch)))
+                .is_none()
+        );
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub struct GrowingConfig {
     pub images_per_param: f64,
     /// Where in the one schedule (a share of it) the main line widens to its planned width.
     pub grow_at: f64,
+    /// Residual cells a planned growth may add to every stage before it widens: depth first (as
+    /// many of them as the planned size holds), then the width the rest pays for. 0: width only.
+    pub grow_depth: usize,
 }
 
 impl Default for GrowingConfig {
@@ -89,6 +92,7 @@ impl Default for GrowingConfig {
             margin: 0.01,
             images_per_param: 6.0,
             grow_at: 0.25,
+            grow_depth: 0,
         }
     }
 }
@@ -408,7 +412,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
         }
         let lineage = self.lineage * self.plan.horizon as f64;
         let per_param = self.config.images_per_param;
-        space.widen_within(&head.genotype, &|cost| {
+        space.grow_within(&head.genotype, self.config.grow_depth, &|cost| {
             let images = lineage / (crate::compute::TRAIN_PASSES * cost.flops.max(1)) as f64;
             images >= per_param * cost.params as f64
         })
@@ -970,6 +974,42 @@ mod tests {
             "{spent} of {search}"
         );
         assert_eq!(s.incumbent(), Some(TrialId(5)));
+    }
+
+    #[test]
+    fn with_grow_depth_the_winner_gains_cells_before_width() {
+        let space = space();
+        // A budget that pays for a residual cell a stage (at 16 epochs only a wider start does).
+        let plan = epochs_of_start(64.0);
+        let config = GrowingConfig {
+            grow_depth: 2,
+            ..GrowingConfig::default()
+        };
+        let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+        let history = drive(&mut s, &space, |p, _| match p.parent {
+            None if p.genotype == plan.start => 0.3,
+            _ => 0.5,
+        });
+        let grown = &history.last().unwrap().0;
+        let Some(Mutation::Move(Morphism::Scale { cells, channels })) = grown.mutation else {
+            panic!("the main line deepens: {:?}", grown.mutation);
+        };
+        assert!(cells >= 1 && cells <= 2 && grown.inherit);
+        assert!(grown.genotype.stages.iter().all(|s| s.len() == 1 + cells));
+        // The lineage's compute pays 6 images a parameter of the grown network, and not of one
+        // a step wider.
+        let lineage = (1.0 - config.waste()) * plan.horizon as f64;
+        let paid = |c: usize| {
+            let arch = Morphism::Scale { cells, channels: c }
+                .apply(&plan.start)
+                .unwrap();
+            let cost = space.cost(&arch);
+            lineage / (3 * cost.flops) as f64 >= 6.0 * cost.params as f64
+        };
+        assert!(
+            paid(channels) && !paid(channels + 1),
+            "{cells} cells, width {channels}"
+        );
     }
 
     /// Runs a search whose networks train at `flops_per_second` (the start network wins its
