@@ -35,7 +35,11 @@ def morphisms(summary, trials):
         m = t.get("mutation")
         if isinstance(m, dict) and "move" in m:
             mv = m["move"]
-            moves.append(mv["kind"] + (f" {mv['channels']}" if "channels" in mv else ""))
+            moves.append(
+                mv["kind"]
+                + (f" +{mv['cells']} cells" if "cells" in mv else "")
+                + (f" {mv['channels']}" if "channels" in mv else "")
+            )
         parent = t.get("parent")
     return list(reversed(moves))
 

@@ -11,15 +11,17 @@
 #     1ep:1.384T:full:0,1,2:                 (1 epoch of the control on full Fashion-MNIST)
 #     4ep:5.386T:full:0,1,2:0,1
 #     16ep:7.132T:20000:0,1,2:0,1            (16 epochs of a 20,000-image subset)
-#   DATA (default ../shared/data/fashion-mnist) and STRATEGIES (default "fixed nogrowth asha
-#   adjacent") can be set in the environment; a strategy NAME with a settings file OUT/NAME.toml
-#   is `adjacent` with those settings (the script writes nogrowth.toml; add others to compare).
+#   DATA (default ../shared/data/fashion-mnist), LADDER (default "4:1 16:1 8:2": C:N pairs) and
+#   STRATEGIES (default "fixed nogrowth asha adjacent") can be set in the environment; a strategy
+#   NAME with a settings file OUT/NAME.toml is `adjacent` with those settings (the script writes
+#   nogrowth.toml; add others to compare).
 set -euo pipefail
 out=${1:?an output folder}; shift
 data=${DATA:-../shared/data/fashion-mnist}
 strategies=${STRATEGIES:-fixed nogrowth asha adjacent}
 bin=${ADJACENT:-target/release/adjacent}
 parallel=${PARALLEL:-2}
+ladder=${LADDER:-4:1 16:1 8:2}
 cell='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
 mkdir -p "$out"
 printf '[adjacent]\nimages_per_param = 0\n' > "$out/nogrowth.toml"
@@ -54,7 +56,7 @@ for column in "$@"; do
     done
   done
   for seed in ${ladder_seeds//,/ }; do
-    for net in 4:1 16:1 8:2; do
+    for net in $ladder; do
       c=${net%:*}; n=${net#*:}
       run "$out/$name/ladder-c$c-n$n-$seed" "${sub[@]}" --strategy fixed --arch "$cell" \
         --channels "$c" --cells "$n" --seed "$seed" --budget-flops "$budget"

@@ -994,7 +994,7 @@ mod tests {
         let Some(Mutation::Move(Morphism::Scale { cells, channels })) = grown.mutation else {
             panic!("the main line deepens: {:?}", grown.mutation);
         };
-        assert!(cells >= 1 && cells <= 2 && grown.inherit);
+        assert!((1..=2).contains(&cells) && grown.inherit);
         assert!(grown.genotype.stages.iter().all(|s| s.len() == 1 + cells));
         // The lineage's compute pays 6 images a parameter of the grown network, and not of one
         // a step wider.
