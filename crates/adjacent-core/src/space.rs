@@ -80,6 +80,17 @@ pub trait SearchSpace {
         None
     }
 
+    /// The widest narrowing of `genotype` whose cost `fits`, or the narrowest the space plans
+    /// with when none does; none when `genotype` fits as it is (or the space cannot narrow). A
+    /// network from scratch, no weights: what a planned start is sized to.
+    fn narrow_within(
+        &self,
+        _genotype: &Self::Genotype,
+        _fits: &dyn Fn(StaticCost) -> bool,
+    ) -> Option<Self::Genotype> {
+        None
+    }
+
     /// Parameters and FLOPs of the genotype's network.
     fn cost(&self, genotype: &Self::Genotype) -> StaticCost;
 

@@ -173,6 +173,7 @@ impl Setup {
                     Stop::Seconds(s) => Some(s),
                     _ => None,
                 },
+                train_images: self.search_data.train.len() as u64,
             }),
         };
         if kind == StrategyKind::Adjacent && context.growth.is_none() {

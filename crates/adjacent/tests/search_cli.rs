@@ -22,7 +22,7 @@ batch = 64
 
 [adjacent]
 decisions = 2
-images_per_param = 0
+epochs = 0
 children = 2
 probe = 0.06
 random_starts = 0
@@ -240,7 +240,7 @@ batch = 64
 [adjacent]
 random_starts = 1
 probe = 0.03
-images_per_param = 0.05
+epochs = 3
 "#;
 
 #[test]

@@ -213,6 +213,23 @@ impl SearchSpace for GrownSpace {
             .or_else(|| (cells > 0).then(|| fitting(at_width(cells, arch.channels)))?)
     }
 
+    /// Down to 2 channels in the first stage: a network of one channel a stage is no candidate.
+    fn narrow_within(
+        &self,
+        arch: &NetworkArch,
+        fits: &dyn Fn(StaticCost) -> bool,
+    ) -> Option<NetworkArch> {
+        if fits(self.cost(arch)) {
+            return None;
+        }
+        let narrowest = arch.channels.min(2);
+        let narrowed = |channels| Morphism::Narrow { channels }.apply(arch).ok();
+        (narrowest..arch.channels)
+            .rev()
+            .find_map(|channels| narrowed(channels).filter(|n| fits(self.cost(n))))
+            .or_else(|| narrowed(narrowest))
+    }
+
     /// Every edge whose removal leaves its cell a path from input to output, every cell of a
     /// stage that has more than one, and the network narrowed by one widening step.
     fn prunings(&self, arch: &NetworkArch) -> Vec<Morphism> {
@@ -289,6 +306,7 @@ impl SearchSpace for GrownSpace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cell::DEFAULT_CELL;
     use crate::strategy::step_rng;
 
     fn space() -> GrownSpace {
@@ -404,6 +422,24 @@ mod tests {
                 .grow_within(&arch, 2, &within(params(&arch)))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_planned_start_narrows_to_the_widest_width_within_its_cost_and_no_further_than_2() {
+        let space = GrownSpace::new(Limits::default(), 8, 1, 28, 10).unwrap();
+        let arch = NetworkArch::uniform(DEFAULT_CELL.parse().unwrap(), 8, 1, 1, 10);
+        let flops = |a: &NetworkArch| space.cost(a).flops;
+        let within = |limit: u64| move |cost: StaticCost| cost.flops <= limit;
+        let five = Morphism::Narrow { channels: 5 }.apply(&arch).unwrap();
+        assert_eq!(
+            space.narrow_within(&arch, &within(flops(&five))),
+            Some(five.clone())
+        );
+        // A network that fits is not narrowed, and nothing is narrower than 2 channels.
+        assert_eq!(space.narrow_within(&arch, &within(flops(&arch))), None);
+        let two = space.narrow_within(&arch, &within(0)).unwrap();
+        assert_eq!(two, Morphism::Narrow { channels: 2 }.apply(&arch).unwrap());
+        assert_eq!(space.narrow_within(&two, &within(0)), None);
     }
 
     #[test]

@@ -12,14 +12,17 @@
 //! no decisions after: measured, the random starts pay at the budgets of a CPU and the decisions
 //! do not).
 //!
-//! Then, by default, the main line grows to the capacity the budget can train (planned, not probed:
-//! a probe of a function-preserving child ties its parent until long after a probe ends): its
-//! width is planned so that the compute of the delivered lineage would train the widened network
-//! on `images_per_param` training images per parameter (the compute-optimal size of a budget, as
-//! the scaling laws put it: Hoffmann et al. 2022), and it widens (Net2WiderNet, its function kept)
-//! at `grow_at` of the one schedule, early, so that the cheap network sees many images first and
-//! the wide one the rest (staged training, Shen et al. 2022; LEMON, Wang et al. 2024). A budget
-//! too small for a wider network trains the winner of the starts as it is.
+//! By default the sizes are planned for the budget, not probed (a probe of a function-preserving
+//! child ties its parent until long after a probe ends, and a probe at equal compute rewards the
+//! cheapest network, which sees the most images): the network the budget can train is the largest
+//! whose whole lineage's compute trains it for `epochs` epochs of the training set (measured on
+//! Fashion-MNIST, the best of a ladder of fixed networks was the one trained for about that many
+//! epochs at every budget). Every start is first narrowed, from scratch, to the width that the
+//! lineage's compute would train for twice as many epochs (so at small budgets the search starts
+//! cheap); the winner of the starts then grows, function-preserving from its weights
+//! (Net2WiderNet, residual cells that start as the identity), at `grow_at` of the one schedule to
+//! the planned size, so that the cheap network sees many images first and the wide one the rest
+//! (staged training, Shen et al. 2022; LEMON, Wang et al. 2024).
 
 use rand::RngExt;
 
@@ -68,10 +71,11 @@ pub struct GrowingConfig {
     /// share of the continuation's training loss it must be below (or of the validation error,
     /// with that signal). A change that only ties costs compute for nothing.
     pub margin: f64,
-    /// Training images per parameter the delivered lineage's compute should give the main line at
-    /// its final width: the widest widening of the winner for which the lineage's compute pays
-    /// `images_per_param` x its parameters images is planned. 0: no planned growth.
-    pub images_per_param: f64,
+    /// Epochs of the training set the delivered lineage's compute should train its final network
+    /// for: the starts are narrowed to the width that compute trains for twice as many, and the
+    /// winner grows to the largest network it trains for this many. 0: no planned sizes (the
+    /// starts as they are, no growth).
+    pub epochs: f64,
     /// Where in the one schedule (a share of it) the main line widens to its planned width.
     pub grow_at: f64,
     /// Residual cells a planned growth may add to every stage before it widens: depth first (as
@@ -90,7 +94,7 @@ impl Default for GrowingConfig {
             signal: Signal::TrainLoss,
             score_images: 512,
             margin: 0.01,
-            images_per_param: 6.0,
+            epochs: 6.0,
             grow_at: 0.25,
             grow_depth: 0,
         }
@@ -124,19 +128,19 @@ impl GrowingConfig {
         if !(0.0..1.0).contains(&self.margin) {
             return bad("margin", "must be a share in [0, 1)");
         }
-        if !(self.images_per_param >= 0.0 && self.images_per_param.is_finite()) {
+        if !(self.epochs >= 0.0 && self.epochs.is_finite()) {
             return bad(
-                "images_per_param",
-                "must be a number of images, 0 or more (0: no growth)",
+                "epochs",
+                "must be a number of epochs, 0 or more (0: no planned sizes)",
             );
         }
         if !(self.grow_at > 0.0 && self.grow_at < 1.0) {
             return bad("grow_at", "must be a share of the schedule in (0, 1)");
         }
-        if self.images_per_param > 0.0 && self.decisions > 0 {
+        if self.epochs > 0.0 && self.decisions > 0 {
             return bad(
-                "images_per_param",
-                "planned growth and probed decisions are two ways to grow: set decisions = 0 or images_per_param = 0",
+                "epochs",
+                "planned sizes and probed decisions are two ways to grow: set decisions = 0 or epochs = 0",
             );
         }
         Ok(())
@@ -163,6 +167,8 @@ pub struct GrowthPlan<G> {
     /// plan is made again from the winner's own throughput and the time the starts took (a cheap
     /// network computes fewer FLOPs a second).
     pub seconds: Option<f64>,
+    /// Images of one epoch of the training set, which the planned sizes are counted in.
+    pub train_images: u64,
 }
 
 /// Where the plan stands.
@@ -229,6 +235,12 @@ impl<S: SearchSpace> GrowingSearch<S> {
                 reason: "the search's compute must be positive and within the whole budget".into(),
             });
         }
+        if config.epochs > 0.0 && plan.train_images == 0 {
+            return Err(CoreError::InvalidSetting {
+                field: "epochs".into(),
+                reason: "planned sizes count epochs of the training set, which is empty".into(),
+            });
+        }
         let share = plan.search as f64 / plan.horizon as f64;
         let probes = config.probe
             * ((1 + config.random_starts) + config.decisions * (1 + config.children)) as f64;
@@ -275,6 +287,27 @@ impl<S: SearchSpace> GrowingSearch<S> {
         ((flops / (crate::compute::TRAIN_PASSES * forward) as f64).floor() as u64).max(1)
     }
 
+    /// Epochs of the training set that the delivered lineage's compute trains a network of `cost`
+    /// for.
+    fn lineage_epochs(&self, cost: crate::space::StaticCost) -> f64 {
+        let flops = self.lineage * self.plan.horizon as f64;
+        let images = flops / (crate::compute::TRAIN_PASSES * cost.flops.max(1)) as f64;
+        images / self.plan.train_images.max(1) as f64
+    }
+
+    /// A start as the plan sizes it: narrowed (from scratch) to the widest width the lineage's
+    /// compute trains for twice `epochs`, so that it has room to grow; as it is when that compute
+    /// trains it for that long already, or when sizes are not planned.
+    fn sized_start(&self, space: &S, genotype: S::Genotype) -> S::Genotype {
+        if self.config.epochs == 0.0 {
+            return genotype;
+        }
+        let epochs = 2.0 * self.config.epochs;
+        space
+            .narrow_within(&genotype, &|cost| self.lineage_epochs(cost) >= epochs)
+            .unwrap_or(genotype)
+    }
+
     /// Images every probe of a stage is scored on (0 unless the signal is `valid_loss`): the
     /// setting, but at most what keeps scoring `reference` within a quarter of a probe's compute,
     /// so that small budgets still train their probes.
@@ -311,13 +344,20 @@ impl<S: SearchSpace> GrowingSearch<S> {
             Stage::Start => {
                 let start = self.plan.start.clone();
                 self.seen.insert(space.key(&start));
+                let start = self.sized_start(space, start);
+                self.seen.insert(space.key(&start));
                 let span = self.span(0.0, probe);
                 let score = self.score_images(space, &start);
                 let mut fresh = vec![start];
                 for _ in 0..self.config.random_starts {
                     if let Some(g) = sample_unseen(space, &self.seen, true, rng) {
                         self.seen.insert(space.key(&g));
-                        fresh.push(g);
+                        let sized = self.sized_start(space, g.clone());
+                        // Two random cells narrowed may become one network: probe it once.
+                        if space.key(&sized) == space.key(&g) || self.seen.insert(space.key(&sized))
+                        {
+                            fresh.push(sized);
+                        }
                     }
                 }
                 for g in fresh {
@@ -398,23 +438,21 @@ impl<S: SearchSpace> GrowingSearch<S> {
             .unvalidated()
     }
 
-    /// The widening the budget can train, planned once the starts are decided: the widest for
-    /// which the lineage's compute pays `images_per_param` training images per parameter, if it is
-    /// wider than the head and there is schedule left to grow in before the search ends.
+    /// The growth the budget can train, planned once the starts are decided: the largest network
+    /// (up to `grow_depth` cells a stage more, then the widest) that the lineage's compute trains
+    /// for `epochs` epochs, if it is larger than the head and there is schedule left to grow in
+    /// before the search ends.
     fn plan_growth(&self, space: &S) -> Option<(S::Move, S::Genotype)> {
         let head = self.head.as_ref()?;
-        if self.config.images_per_param == 0.0 {
+        if self.config.epochs == 0.0 {
             return None;
         }
         let search_end = self.span(0.0, self.plan.search as f64 / self.plan.horizon as f64)[1];
         if head.position.max(self.config.grow_at) >= search_end {
             return None;
         }
-        let lineage = self.lineage * self.plan.horizon as f64;
-        let per_param = self.config.images_per_param;
         space.grow_within(&head.genotype, self.config.grow_depth, &|cost| {
-            let images = lineage / (crate::compute::TRAIN_PASSES * cost.flops.max(1)) as f64;
-            images >= per_param * cost.params as f64
+            self.lineage_epochs(cost) >= self.config.epochs
         })
     }
 
@@ -621,6 +659,7 @@ mod tests {
             horizon,
             search: horizon * 3 / 10,
             seconds: None,
+            train_images: 54_000,
         }
     }
 
@@ -631,7 +670,7 @@ mod tests {
     fn deciding() -> GrowingConfig {
         GrowingConfig {
             decisions: 3,
-            images_per_param: 0.0,
+            epochs: 0.0,
             ..Default::default()
         }
     }
@@ -897,7 +936,7 @@ mod tests {
     fn without_growth_the_best_of_four_starts_is_the_search_s_choice() {
         let space = space();
         let config = GrowingConfig {
-            images_per_param: 0.0,
+            epochs: 0.0,
             ..Default::default()
         };
         let mut s = GrowingSearch::new(6, config, plan()).unwrap();
@@ -923,15 +962,23 @@ mod tests {
         }
     }
 
+    /// Epochs of 54,000 images that `share` of `plan`'s horizon trains `arch` for.
+    fn epochs_of(plan: &GrowthPlan<NetworkArch>, share: f64, arch: &NetworkArch) -> f64 {
+        share * plan.horizon as f64 / (3 * space().cost(arch).flops) as f64 / 54_000.0
+    }
+
     #[test]
-    fn the_winner_grows_early_to_the_width_the_budget_can_train() {
+    fn the_start_is_narrowed_to_grow_and_the_winner_grows_early_to_what_the_budget_can_train() {
         let space = space();
         let plan = epochs_of_start(16.0);
-        let config = GrowingConfig::default();
+        let config = GrowingConfig {
+            epochs: 12.0,
+            ..Default::default()
+        };
         let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
         // The start network wins its probes.
-        let history = drive(&mut s, &space, |p, _| match p.parent {
-            None if p.genotype == plan.start => 0.3,
+        let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
+            (None, 0) => 0.3,
             _ => 0.5,
         });
         assert_eq!(
@@ -939,11 +986,32 @@ mod tests {
             6,
             "four starts, a segment, the grown network"
         );
+        // The lineage trains the start for 15 epochs: it starts narrowed, from scratch, to the
+        // widest width that the lineage trains for twice the planned 12.
+        let lineage = 1.0 - config.waste();
+        let start = &history[0].0.genotype;
+        let narrowed = |c: usize| Morphism::Narrow { channels: c }.apply(&plan.start).unwrap();
+        assert_eq!(start, &narrowed(start.channels));
+        assert!(epochs_of(&plan, lineage, start) >= 24.0);
+        assert!(epochs_of(&plan, lineage, &narrowed(start.channels + 1)) < 24.0);
+        // So are the random starts that the lineage would train for less than that.
+        for (p, _) in &history[1..4] {
+            let epochs = epochs_of(&plan, lineage, &p.genotype);
+            assert!(epochs >= 24.0 || p.genotype.channels == 2, "{epochs}");
+            let trained = epochs_of(
+                &plan,
+                lineage,
+                &Morphism::Widen { channels: 8 }
+                    .apply(&p.genotype)
+                    .unwrap_or(p.genotype.clone()),
+            );
+            assert!(p.genotype.channels == 8 || trained < 24.0);
+        }
         let (before, grown) = (&history[4].0, &history[5].0);
         assert_eq!(before.parent, Some(TrialId(0)));
         assert_eq!(
-            (before.mutation.clone(), before.genotype.clone()),
-            (Some(Mutation::Continue), plan.start.clone())
+            (before.mutation.clone(), &before.genotype),
+            (Some(Mutation::Continue), start)
         );
         let Some(Mutation::Move(Morphism::Widen { channels })) = grown.mutation else {
             panic!("the main line widens: {:?}", grown.mutation);
@@ -951,13 +1019,15 @@ mod tests {
         assert_eq!(grown.parent, Some(TrialId(4)));
         assert!(grown.inherit && before.inherit);
         assert_eq!(grown.genotype.channels, channels);
-        // The widest network the lineage's compute pays 6 training images a parameter for.
-        let lineage = (1.0 - config.waste()) * plan.horizon as f64;
-        let paid = |c: usize| {
-            let cost = space.cost(&Morphism::Widen { channels: c }.apply(&plan.start).unwrap());
-            lineage / (3 * cost.flops) as f64 >= 6.0 * cost.params as f64
+        // The widest network the lineage's compute trains for 12 epochs.
+        let trains = |c: usize| {
+            let arch = Morphism::Widen { channels: c }.apply(start).unwrap();
+            epochs_of(&plan, lineage, &arch) >= 12.0
         };
-        assert!(paid(channels) && !paid(channels + 1), "width {channels}");
+        assert!(
+            trains(channels) && !trains(channels + 1),
+            "width {channels}"
+        );
         assert!(channels > 8);
         // One schedule: the segment ends where the growth is planned, the grown network goes on
         // to the end of the search, and the budget's search part is spent, no more.
@@ -996,15 +1066,15 @@ mod tests {
         };
         assert!((1..=2).contains(&cells) && grown.inherit);
         assert!(grown.genotype.stages.iter().all(|s| s.len() == 1 + cells));
-        // The lineage's compute pays 6 images a parameter of the grown network, and not of one
-        // a step wider.
-        let lineage = (1.0 - config.waste()) * plan.horizon as f64;
+        // The start trains for more than twice 6 epochs as it is. The lineage's compute trains
+        // the grown network for 6 epochs, and not one a step wider.
+        assert_eq!(history[0].0.genotype, plan.start);
+        let lineage = 1.0 - config.waste();
         let paid = |c: usize| {
             let arch = Morphism::Scale { cells, channels: c }
                 .apply(&plan.start)
                 .unwrap();
-            let cost = space.cost(&arch);
-            lineage / (3 * cost.flops) as f64 >= 6.0 * cost.params as f64
+            epochs_of(&plan, lineage, &arch) >= 6.0
         };
         assert!(
             paid(channels) && !paid(channels + 1),
@@ -1076,15 +1146,28 @@ mod tests {
     }
 
     #[test]
-    fn a_budget_too_small_for_a_wider_network_trains_the_winner_as_it_is() {
+    fn a_budget_too_small_for_a_wider_network_trains_the_narrowest_start_as_it_is() {
         let space = space();
-        let mut s = GrowingSearch::new(3, GrowingConfig::default(), epochs_of_start(1.0)).unwrap();
-        let history = drive(&mut s, &space, |p, _| match p.parent {
-            None if p.genotype == plan().start => 0.3,
+        let mut s = GrowingSearch::new(3, GrowingConfig::default(), epochs_of_start(0.25)).unwrap();
+        let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
+            (None, 0) => 0.3,
             _ => 0.5,
         });
         assert_eq!(history.len(), 4);
+        assert_eq!(history[0].0.genotype.channels, 2, "the narrowest planned");
         assert_eq!(s.incumbent(), Some(TrialId(0)));
+    }
+
+    #[test]
+    fn without_planned_sizes_the_starts_are_probed_as_they_are() {
+        let config = GrowingConfig {
+            epochs: 0.0,
+            ..Default::default()
+        };
+        let mut s = GrowingSearch::new(3, config, epochs_of_start(1.0)).unwrap();
+        let history = drive(&mut s, &space(), |_, _| 0.5);
+        assert_eq!(history[0].0.genotype, plan().start);
+        assert!(history.iter().all(|h| h.0.genotype.channels == 8));
     }
 
     #[test]
@@ -1165,14 +1248,14 @@ mod tests {
                     decisions: 1,
                     ..Default::default()
                 },
-                "decisions = 0 or images_per_param = 0",
+                "decisions = 0 or epochs = 0",
             ),
             (
                 GrowingConfig {
-                    images_per_param: -1.0,
+                    epochs: -1.0,
                     ..Default::default()
                 },
-                "images_per_param",
+                "epochs",
             ),
             (
                 GrowingConfig {
@@ -1184,6 +1267,20 @@ mod tests {
         ] {
             assert!(err(config).contains(field), "{field}");
         }
+        assert!(
+            GrowingSearch::<GrownSpace>::new(
+                0,
+                GrowingConfig::default(),
+                GrowthPlan {
+                    train_images: 0,
+                    ..plan()
+                }
+            )
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("training set, which is empty")
+        );
         assert!(
             err(GrowingConfig {
                 preserving: 2.0,
