@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Budget scaling (issue 23): the control (`fixed`), today's search without growth (`nogrowth`:
-# `adjacent` with `epochs = 0`), `asha` and `adjacent` (its defaults) at several budgets
-# of the control's compute, and a ladder of fixed networks (the README's cell at C = 4, 8, 16 with
+# Budget scaling (issue 23): the control (`fixed`), the default before issue 23 (`nogrowth`:
+# `adjacent` with `epochs = 0, random_starts = 3`), `asha` and `adjacent` (its defaults) at several
+# budgets of the control's compute, and a ladder of fixed networks (the README's cell at C = 4, 8, 16 with
 # N = 1, and C = 8 with N = 2) at the budgets that ask for it. Two runs at a time, one thread each
 # (PARALLEL=n for n). Finished runs (their summary.json) are kept, so it resumes after a kill;
 # benches/search/scaling.py OUT then tables and plots what has landed.
@@ -24,7 +24,7 @@ parallel=${PARALLEL:-2}
 ladder=${LADDER:-4:1 16:1 8:2}
 cell='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
 mkdir -p "$out"
-printf '[adjacent]\nepochs = 0\n' > "$out/nogrowth.toml"
+printf '[adjacent]\nepochs = 0\nrandom_starts = 3\n' > "$out/nogrowth.toml"
 
 run() {
   local dir=$1; shift

@@ -297,8 +297,8 @@ fn adjacent_grows_its_winner_early_from_its_weights_to_the_width_the_budget_can_
 fn adjacent_with_random_starts_and_the_valid_loss_signal_scores_every_probe_on_the_same_images() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("search");
-    // The default three random starts.
-    let tiny = TINY.replace("random_starts = 0\n", "");
+    // Three random starts.
+    let tiny = TINY.replace("random_starts = 0\n", "random_starts = 3\n");
     let config = format!("{tiny}signal = \"valid_loss\"\nscore_images = 100\n");
     let run = search_with(
         dir.path(),

@@ -89,7 +89,7 @@ impl Default for GrowingConfig {
             decisions: 0,
             children: 2,
             probe: 0.015,
-            random_starts: 3,
+            random_starts: 0,
             preserving: 0.75,
             signal: Signal::TrainLoss,
             score_images: 512,
@@ -665,13 +665,21 @@ mod tests {
 
     type History = Vec<(ProposalOf<GrownSpace>, TrialOf<GrownSpace>)>;
 
-    /// Three decisions (the default has none, and plans its growth instead) and the other
-    /// settings at their defaults.
+    /// The defaults with three random starts (the default has none).
+    fn four_starts() -> GrowingConfig {
+        GrowingConfig {
+            random_starts: 3,
+            ..Default::default()
+        }
+    }
+
+    /// Three decisions (the default has none, and plans its growth instead), three random
+    /// starts and the other settings at their defaults.
     fn deciding() -> GrowingConfig {
         GrowingConfig {
             decisions: 3,
             epochs: 0.0,
-            ..Default::default()
+            ..four_starts()
         }
     }
 
@@ -937,7 +945,7 @@ mod tests {
         let space = space();
         let config = GrowingConfig {
             epochs: 0.0,
-            ..Default::default()
+            ..four_starts()
         };
         let mut s = GrowingSearch::new(6, config, plan()).unwrap();
         let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
@@ -973,7 +981,7 @@ mod tests {
         let plan = epochs_of_start(16.0);
         let config = GrowingConfig {
             epochs: 12.0,
-            ..Default::default()
+            ..four_starts()
         };
         let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
         // The start network wins its probes.
@@ -1047,13 +1055,40 @@ mod tests {
     }
 
     #[test]
+    fn by_default_the_start_network_alone_starts_cheap_and_grows_from_its_weights() {
+        let space = space();
+        let plan = epochs_of_start(4.0);
+        let config = GrowingConfig::default();
+        assert_eq!((config.random_starts, config.waste()), (0, 0.0));
+        let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+        let history = drive(&mut s, &space, |_, _| 0.5);
+        assert_eq!(history.len(), 3, "the start, a segment, the grown network");
+        let (start, before, grown) = (&history[0].0, &history[1].0, &history[2].0);
+        // The start network, narrowed to what 4 epochs of it train for 12 epochs.
+        let at = |c: usize| Morphism::Narrow { channels: c }.apply(&plan.start).unwrap();
+        assert!(start.parent.is_none() && start.genotype == at(start.genotype.channels));
+        assert!(epochs_of(&plan, 1.0, &start.genotype) >= 12.0);
+        assert!(epochs_of(&plan, 1.0, &at(start.genotype.channels + 1)) < 12.0);
+        assert_eq!(before.mutation, Some(Mutation::Continue));
+        assert!(grown.inherit && grown.parent == Some(TrialId(1)));
+        assert!(matches!(
+            grown.mutation,
+            Some(Mutation::Move(Morphism::Widen { .. }))
+        ));
+        let width = grown.genotype.channels;
+        assert!(width > start.genotype.channels && width < 8, "{width}");
+        assert!(epochs_of(&plan, 1.0, &grown.genotype) >= 6.0);
+        assert_eq!(s.incumbent(), Some(TrialId(2)));
+    }
+
+    #[test]
     fn with_grow_depth_the_winner_gains_cells_before_width() {
         let space = space();
         // A budget that pays for a residual cell a stage (at 16 epochs only a wider start does).
         let plan = epochs_of_start(64.0);
         let config = GrowingConfig {
             grow_depth: 2,
-            ..GrowingConfig::default()
+            ..four_starts()
         };
         let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
         let history = drive(&mut s, &space, |p, _| match p.parent {
@@ -1090,7 +1125,7 @@ mod tests {
         flops_per_second: f64,
     ) -> Vec<(ProposalOf<GrownSpace>, f64)> {
         let space = space();
-        let mut s = GrowingSearch::new(3, GrowingConfig::default(), plan.clone()).unwrap();
+        let mut s = GrowingSearch::new(3, four_starts(), plan.clone()).unwrap();
         let mut history = Vec::new();
         for id in 0.. {
             let p = match s.ask(&space) {
@@ -1148,7 +1183,7 @@ mod tests {
     #[test]
     fn a_budget_too_small_for_a_wider_network_trains_the_narrowest_start_as_it_is() {
         let space = space();
-        let mut s = GrowingSearch::new(3, GrowingConfig::default(), epochs_of_start(0.25)).unwrap();
+        let mut s = GrowingSearch::new(3, four_starts(), epochs_of_start(0.25)).unwrap();
         let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
             (None, 0) => 0.3,
             _ => 0.5,
@@ -1162,7 +1197,7 @@ mod tests {
     fn without_planned_sizes_the_starts_are_probed_as_they_are() {
         let config = GrowingConfig {
             epochs: 0.0,
-            ..Default::default()
+            ..four_starts()
         };
         let mut s = GrowingSearch::new(3, config, epochs_of_start(1.0)).unwrap();
         let history = drive(&mut s, &space(), |_, _| 0.5);
@@ -1177,11 +1212,11 @@ mod tests {
         let loss = |p: &ProposalOf<GrownSpace>, id: u64| {
             0.5 - (p.parent.is_none() as u64 * id) as f64 * 0.01
         };
-        let mut s = GrowingSearch::new(8, GrowingConfig::default(), plan.clone()).unwrap();
+        let mut s = GrowingSearch::new(8, four_starts(), plan.clone()).unwrap();
         let history = drive(&mut s, &space, loss);
         assert_eq!(history.len(), 6);
         let trials: Vec<TrialOf<GrownSpace>> = history.iter().map(|h| h.1.clone()).collect();
-        let mut fresh = GrowingSearch::new(8, GrowingConfig::default(), plan).unwrap();
+        let mut fresh = GrowingSearch::new(8, four_starts(), plan).unwrap();
         replay(&mut fresh, &space, &trials[..5]).unwrap();
         assert_eq!(fresh.ask(&space).unwrap(), history[5].0);
     }
@@ -1230,7 +1265,7 @@ mod tests {
         assert!(
             err(GrowingConfig {
                 probe: 1.5,
-                ..Default::default()
+                ..four_starts()
             })
             .contains("probe")
         );
@@ -1246,21 +1281,21 @@ mod tests {
             (
                 GrowingConfig {
                     decisions: 1,
-                    ..Default::default()
+                    ..four_starts()
                 },
                 "decisions = 0 or epochs = 0",
             ),
             (
                 GrowingConfig {
                     epochs: -1.0,
-                    ..Default::default()
+                    ..four_starts()
                 },
                 "epochs",
             ),
             (
                 GrowingConfig {
                     grow_at: 1.0,
-                    ..Default::default()
+                    ..four_starts()
                 },
                 "grow_at",
             ),
@@ -1270,7 +1305,7 @@ mod tests {
         assert!(
             GrowingSearch::<GrownSpace>::new(
                 0,
-                GrowingConfig::default(),
+                four_starts(),
                 GrowthPlan {
                     train_images: 0,
                     ..plan()
@@ -1284,7 +1319,7 @@ mod tests {
         assert!(
             err(GrowingConfig {
                 preserving: 2.0,
-                ..Default::default()
+                ..four_starts()
             })
             .contains("preserving")
         );
