@@ -33,18 +33,21 @@ pub enum Morphism {
     /// at 0, so that the cell starts as the identity (a ResNet block with its last scale zeroed).
     InsertResidualCell { at: CellAt },
     /// Every stage grows wider: the first stage's width becomes `channels` (and the others double
-    /// it, as always). Existing units are replicated and their outgoing weights split among the
-    /// copies (Net2WiderNet), unequally so that the copies do not stay identical as they train.
+    /// it, as always). Existing units keep their weights; each new unit is a fresh one (random
+    /// incoming weights from the old units) that nothing reads yet (zero outgoing weights), so
+    /// the function is kept exactly and the new units learn features of their own (GradMax-style
+    /// growth; Net2WiderNet's copies of old units stayed too alike to add capacity: measured).
     Widen { channels: usize },
     /// Every stage grows narrower: the first stage's width becomes `channels` (the others double
     /// it). Units are merged, the closest pair first, and a merged unit's outgoing weights are
-    /// added to the one that stays (Net2Net in reverse): a unit that copies another (as after a
-    /// widening) goes without changing the function, the others approximately. Consolidation at
+    /// added to the one that stays (Net2Net in reverse): a unit that nothing reads (as after a
+    /// widening) or that copies another goes without changing the function, the others
+    /// approximately. Consolidation at
     /// the scale of the whole network: at small budgets the better network is cheaper.
     Narrow { channels: usize },
     /// The network grows in depth and width at once: every stage gains `cells` residual cells at
     /// its end (each starting as the identity, as in [`Morphism::InsertResidualCell`]), then the
-    /// first stage's width becomes `channels` (Net2WiderNet, as in [`Morphism::Widen`]; the same
+    /// first stage's width becomes `channels` (as in [`Morphism::Widen`]; the same
     /// width keeps it). What a planned growth grows to, in one step of the schedule.
     Scale { cells: usize, channels: usize },
     /// An edge's operation is replaced by one that cannot preserve the function (a pool, a skip, or

@@ -212,7 +212,7 @@ fn training_a_child_leaves_its_parent_untouched() {
 }
 
 #[test]
-fn widened_copies_start_equal_and_grow_apart() {
+fn widened_units_start_fresh_and_unread_and_then_learn() {
     let _seeded = seeded();
     let (parent, arch, _, devices) = trained_parent();
     let (child, child_arch) = morph(
@@ -223,25 +223,25 @@ fn widened_copies_start_equal_and_grow_apart() {
     )
     .unwrap();
     assert_eq!(child_arch.channels, 8);
-    let stem = |n: &Network| {
-        n.stem_conv
-            .weight
-            .val()
-            .to_data()
-            .try_to_vec::<f32>()
-            .unwrap()
-    };
+    let values = |t: Tensor<2>| t.to_data().try_to_vec::<f32>().unwrap();
+    let stem = |n: &Network| values(n.stem_conv.weight.val().reshape([-1, 9]));
     assert_eq!(child.stem_conv.weight.val().dims(), [8, 1, 3, 3]);
+    // The old units keep their incoming weights; the new ones are fresh, unlike any old one.
+    let (old, new) = (stem(&parent), stem(&child));
+    assert_eq!(old[..], new[..36]);
+    for unit in new[36..].chunks(9) {
+        assert!(old.chunks(9).all(|o| o != unit), "a fresh unit, not a copy");
+    }
+    // Nothing reads the new units yet: the classifier's rows for the last stage's new channels
+    // (16 to 32) are zero.
     assert_eq!(child.classifier.weight.val().dims(), [32, 10]);
-    // Channel 4 is a copy of channel 0 (9 weights each).
-    let w = stem(&child);
-    assert_eq!(w[0..9], w[36..45]);
+    let head = |n: &Network| values(n.classifier.weight.val());
+    assert!(head(&child)[16 * 10..].iter().all(|&w| w == 0.0));
+    assert_eq!(head(&child)[..16 * 10], head(&parent)[..]);
     let child = train_briefly(child, &devices);
-    let w = stem(&child);
-    assert_ne!(
-        w[0..9],
-        w[36..45],
-        "the copies received different gradients"
+    assert!(
+        head(&child)[16 * 10..].iter().any(|&w| w != 0.0),
+        "the new units are read once trained"
     );
 }
 
@@ -269,7 +269,7 @@ fn narrowing_a_widened_network_gives_back_its_function() {
         .fold(0f32, f32::max);
     assert!(
         worst < 1e-4,
-        "the copies merged back into their originals: logits moved by {worst}"
+        "the unread new units went first: logits moved by {worst}"
     );
 }
 
