@@ -81,6 +81,11 @@ pub struct GrowingConfig {
     /// Residual cells a planned growth may add to every stage before it widens: depth first (as
     /// many of them as the planned size holds), then the width the rest pays for. 0: width only.
     pub grow_depth: usize,
+    /// How much larger than the planned network the starts are sized, in epochs: a start is the
+    /// widest width of its cell that the lineage's compute trains for `grow_from` x `epochs`
+    /// epochs (narrowed or widened from scratch), so the main line grows from it to the planned
+    /// size; 1: the starts are the planned size, and nothing grows.
+    pub grow_from: f64,
 }
 
 impl Default for GrowingConfig {
@@ -97,6 +102,7 @@ impl Default for GrowingConfig {
             epochs: 6.0,
             grow_at: 0.25,
             grow_depth: 0,
+            grow_from: 2.0,
         }
     }
 }
@@ -136,6 +142,12 @@ impl GrowingConfig {
         }
         if !(self.grow_at > 0.0 && self.grow_at < 1.0) {
             return bad("grow_at", "must be a share of the schedule in (0, 1)");
+        }
+        if !(self.grow_from >= 1.0 && self.grow_from.is_finite()) {
+            return bad(
+                "grow_from",
+                "must be 1 or more (epochs of the start over those of the planned network)",
+            );
         }
         if self.epochs > 0.0 && self.decisions > 0 {
             return bad(
@@ -295,17 +307,25 @@ impl<S: SearchSpace> GrowingSearch<S> {
         images / self.plan.train_images.max(1) as f64
     }
 
-    /// A start as the plan sizes it: narrowed (from scratch) to the widest width the lineage's
-    /// compute trains for twice `epochs`, so that it has room to grow; as it is when that compute
-    /// trains it for that long already, or when sizes are not planned.
+    /// A start as the plan sizes it (from scratch): the widest width of its cell that the
+    /// lineage's compute trains for `grow_from` x `epochs`, narrower or wider than it was, so that
+    /// it has room to grow to the planned size; as it is when sizes are not planned. Under a time
+    /// budget a start is only narrowed: the compute is then an estimate from the start network's
+    /// throughput, which a wider network could not meet, and the growth is planned again from the
+    /// winner's measured throughput.
     fn sized_start(&self, space: &S, genotype: S::Genotype) -> S::Genotype {
         if self.config.epochs == 0.0 {
             return genotype;
         }
-        let epochs = 2.0 * self.config.epochs;
-        space
-            .narrow_within(&genotype, &|cost| self.lineage_epochs(cost) >= epochs)
-            .unwrap_or(genotype)
+        let epochs = self.config.grow_from * self.config.epochs;
+        let fits = |cost| self.lineage_epochs(cost) >= epochs;
+        match space.narrow_within(&genotype, &fits) {
+            Some(narrower) => narrower,
+            None if self.plan.seconds.is_some() => genotype,
+            None => space
+                .grow_within(&genotype, 0, &fits)
+                .map_or(genotype, |(_, wider)| wider),
+        }
     }
 
     /// Images every probe of a stage is scored on (0 unless the signal is `valid_loss`): the
@@ -1002,18 +1022,14 @@ mod tests {
         assert_eq!(start, &narrowed(start.channels));
         assert!(epochs_of(&plan, lineage, start) >= 24.0);
         assert!(epochs_of(&plan, lineage, &narrowed(start.channels + 1)) < 24.0);
-        // So are the random starts that the lineage would train for less than that.
+        // So are the random starts, narrowed or widened.
         for (p, _) in &history[1..4] {
-            let epochs = epochs_of(&plan, lineage, &p.genotype);
-            assert!(epochs >= 24.0 || p.genotype.channels == 2, "{epochs}");
-            let trained = epochs_of(
-                &plan,
-                lineage,
-                &Morphism::Widen { channels: 8 }
-                    .apply(&p.genotype)
-                    .unwrap_or(p.genotype.clone()),
-            );
-            assert!(p.genotype.channels == 8 || trained < 24.0);
+            let c = p.genotype.channels;
+            let wider = Morphism::Widen { channels: c + 1 }
+                .apply(&p.genotype)
+                .unwrap();
+            assert!(epochs_of(&plan, lineage, &p.genotype) >= 24.0 || c == 2);
+            assert!(epochs_of(&plan, lineage, &wider) < 24.0, "width {c}");
         }
         let (before, grown) = (&history[4].0, &history[5].0);
         assert_eq!(before.parent, Some(TrialId(0)));
@@ -1082,6 +1098,27 @@ mod tests {
     }
 
     #[test]
+    fn with_grow_from_1_the_start_is_the_planned_network_and_nothing_grows() {
+        let config = GrowingConfig {
+            grow_from: 1.0,
+            ..Default::default()
+        };
+        for (epochs, narrower) in [(4.0, true), (64.0, false)] {
+            let plan = epochs_of_start(epochs);
+            let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+            let history = drive(&mut s, &space(), |_, _| 0.5);
+            assert_eq!(history.len(), 1, "the start, then the final phase");
+            let start = &history[0].0.genotype;
+            assert_eq!(start.channels < 8, narrower);
+            let wider = Morphism::Widen {
+                channels: start.channels + 1,
+            };
+            assert!(epochs_of(&plan, 1.0, start) >= 6.0);
+            assert!(epochs_of(&plan, 1.0, &wider.apply(start).unwrap()) < 6.0);
+        }
+    }
+
+    #[test]
     fn with_grow_depth_the_winner_gains_cells_before_width() {
         let space = space();
         // A budget that pays for a residual cell a stage (at 16 epochs only a wider start does).
@@ -1091,8 +1128,8 @@ mod tests {
             ..four_starts()
         };
         let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
-        let history = drive(&mut s, &space, |p, _| match p.parent {
-            None if p.genotype == plan.start => 0.3,
+        let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
+            (None, 0) => 0.3,
             _ => 0.5,
         });
         let grown = &history.last().unwrap().0;
@@ -1101,14 +1138,17 @@ mod tests {
         };
         assert!((1..=2).contains(&cells) && grown.inherit);
         assert!(grown.genotype.stages.iter().all(|s| s.len() == 1 + cells));
-        // The start trains for more than twice 6 epochs as it is. The lineage's compute trains
-        // the grown network for 6 epochs, and not one a step wider.
-        assert_eq!(history[0].0.genotype, plan.start);
+        // The start is widened to what the lineage trains for twice 6 epochs; the lineage's
+        // compute trains the grown network for 6 epochs, and not one a step wider.
         let lineage = 1.0 - config.waste();
+        let start = &history[0].0.genotype;
+        let wider = Morphism::Widen {
+            channels: start.channels + 1,
+        };
+        assert!(start.channels > 8 && epochs_of(&plan, lineage, start) >= 12.0);
+        assert!(epochs_of(&plan, lineage, &wider.apply(start).unwrap()) < 12.0);
         let paid = |c: usize| {
-            let arch = Morphism::Scale { cells, channels: c }
-                .apply(&plan.start)
-                .unwrap();
+            let arch = Morphism::Scale { cells, channels: c }.apply(start).unwrap();
             epochs_of(&plan, lineage, &arch) >= 6.0
         };
         assert!(
@@ -1291,6 +1331,13 @@ mod tests {
                     ..four_starts()
                 },
                 "epochs",
+            ),
+            (
+                GrowingConfig {
+                    grow_from: 0.5,
+                    ..four_starts()
+                },
+                "grow_from",
             ),
             (
                 GrowingConfig {
