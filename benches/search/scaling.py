@@ -60,16 +60,18 @@ def main():
     out = Path(sys.argv[1])
     plot = Path(sys.argv[2]) if len(sys.argv) > 2 else None
     series = {}  # strategy -> [(tflops, mean, std)]
-    for column in sorted(p for p in out.iterdir() if p.is_dir()):
+    columns = []
+    for column in (p for p in out.iterdir() if p.is_dir()):
         runs = {}
         for run in sorted(column.iterdir()):
             if not (run / "summary.json").exists():
                 continue
             name, _, seed = run.name.rpartition("-")
             runs.setdefault(name, []).append((int(seed), *load(run)))
-        if not runs:
-            continue
-        budget = next(s["budget_flops"] for r in runs.values() for _, s, _ in r)
+        if runs:
+            budget = next(s["budget_flops"] for r in runs.values() for _, s, _ in r)
+            columns.append((budget, column, runs))
+    for budget, column, runs in sorted(columns, key=lambda c: c[0]):
         print(f"\n### {column.name}: {budget / 1e12:.3f} TFLOPs\n")
         print("| strategy | seeds | test (%) | final valid (%) | test by seed | delivered networks (params, cells a stage, width, morphisms) |")
         print("|---|---|---|---|---|---|")
@@ -93,7 +95,8 @@ def main():
         print(f"\nplot written to {plot}")
 
 
-COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+          "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#e7ba52"]
 
 
 def svg(path, series):

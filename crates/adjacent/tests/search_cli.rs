@@ -241,6 +241,7 @@ batch = 64
 random_starts = 1
 probe = 0.03
 epochs = 3
+grow_from = 2
 "#;
 
 #[test]

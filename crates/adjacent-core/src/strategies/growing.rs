@@ -99,10 +99,10 @@ impl Default for GrowingConfig {
             signal: Signal::TrainLoss,
             score_images: 512,
             margin: 0.01,
-            epochs: 6.0,
+            epochs: 9.0,
             grow_at: 0.25,
             grow_depth: 0,
-            grow_from: 2.0,
+            grow_from: 1.0,
         }
     }
 }
@@ -307,24 +307,35 @@ impl<S: SearchSpace> GrowingSearch<S> {
         images / self.plan.train_images.max(1) as f64
     }
 
-    /// A start as the plan sizes it (from scratch): the widest width of its cell that the
-    /// lineage's compute trains for `grow_from` x `epochs`, narrower or wider than it was, so that
-    /// it has room to grow to the planned size; as it is when sizes are not planned. Under a time
-    /// budget a start is only narrowed: the compute is then an estimate from the start network's
+    /// A start as the plan sizes it (from scratch): the width of its cell that the lineage's
+    /// compute trains for closest to `grow_from` x `epochs` epochs (on a log scale: of the widest
+    /// width that trains for at least that long and the next one, which trains for less),
+    /// narrower or wider than it was; as it is when sizes are not planned. Under a time budget a
+    /// start is only narrowed: the compute is then an estimate from the start network's
     /// throughput, which a wider network could not meet, and the growth is planned again from the
     /// winner's measured throughput.
     fn sized_start(&self, space: &S, genotype: S::Genotype) -> S::Genotype {
         if self.config.epochs == 0.0 {
             return genotype;
         }
-        let epochs = self.config.grow_from * self.config.epochs;
-        let fits = |cost| self.lineage_epochs(cost) >= epochs;
-        match space.narrow_within(&genotype, &fits) {
+        let target = self.config.grow_from * self.config.epochs;
+        let fits = |cost| self.lineage_epochs(cost) >= target;
+        let sized = match space.narrow_within(&genotype, &fits) {
             Some(narrower) => narrower,
-            None if self.plan.seconds.is_some() => genotype,
+            None if self.plan.seconds.is_some() => return genotype,
             None => space
                 .grow_within(&genotype, 0, &fits)
                 .map_or(genotype, |(_, wider)| wider),
+        };
+        // The next width up, if it trains for less than the target but closer to it.
+        let epochs = |g: &S::Genotype| self.lineage_epochs(space.cost(g));
+        let above = epochs(&sized);
+        match space.grow_within(&sized, 0, &|cost| {
+            let e = self.lineage_epochs(cost);
+            e < target && target / e < above / target
+        }) {
+            Some((_, wider)) if above >= target && epochs(&wider) < target => wider,
+            _ => sized,
         }
     }
 
@@ -995,13 +1006,35 @@ mod tests {
         share * plan.horizon as f64 / (3 * space().cost(arch).flops) as f64 / 54_000.0
     }
 
+    /// Asserts that `share` of `plan` trains `arch` for closer to `target` epochs (on a log scale)
+    /// than it would the same network one channel narrower or wider.
+    fn assert_closest(plan: &GrowthPlan<NetworkArch>, share: f64, arch: &NetworkArch, target: f64) {
+        let off = |a: &NetworkArch| (epochs_of(plan, share, a) / target).ln().abs();
+        let c = arch.channels;
+        let wider = Morphism::Widen { channels: c + 1 }.apply(arch).unwrap();
+        assert!(off(arch) <= off(&wider), "width {c} for {target} epochs");
+        if c > 2 {
+            let narrower = Morphism::Narrow { channels: c - 1 }.apply(arch).unwrap();
+            assert!(off(arch) <= off(&narrower), "width {c} for {target} epochs");
+        }
+    }
+
+    /// Planned growth from starts of twice the planned epochs (6), with three random starts.
+    fn growing() -> GrowingConfig {
+        GrowingConfig {
+            epochs: 6.0,
+            grow_from: 2.0,
+            ..four_starts()
+        }
+    }
+
     #[test]
     fn the_start_is_narrowed_to_grow_and_the_winner_grows_early_to_what_the_budget_can_train() {
         let space = space();
         let plan = epochs_of_start(16.0);
         let config = GrowingConfig {
             epochs: 12.0,
-            ..four_starts()
+            ..growing()
         };
         let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
         // The start network wins its probes.
@@ -1020,16 +1053,11 @@ mod tests {
         let start = &history[0].0.genotype;
         let narrowed = |c: usize| Morphism::Narrow { channels: c }.apply(&plan.start).unwrap();
         assert_eq!(start, &narrowed(start.channels));
-        assert!(epochs_of(&plan, lineage, start) >= 24.0);
-        assert!(epochs_of(&plan, lineage, &narrowed(start.channels + 1)) < 24.0);
+        assert!(start.channels < 8);
+        assert_closest(&plan, lineage, start, 24.0);
         // So are the random starts, narrowed or widened.
         for (p, _) in &history[1..4] {
-            let c = p.genotype.channels;
-            let wider = Morphism::Widen { channels: c + 1 }
-                .apply(&p.genotype)
-                .unwrap();
-            assert!(epochs_of(&plan, lineage, &p.genotype) >= 24.0 || c == 2);
-            assert!(epochs_of(&plan, lineage, &wider) < 24.0, "width {c}");
+            assert_closest(&plan, lineage, &p.genotype, 24.0);
         }
         let (before, grown) = (&history[4].0, &history[5].0);
         assert_eq!(before.parent, Some(TrialId(0)));
@@ -1071,11 +1099,14 @@ mod tests {
     }
 
     #[test]
-    fn by_default_the_start_network_alone_starts_cheap_and_grows_from_its_weights() {
+    fn the_start_network_alone_starts_cheap_and_grows_from_its_weights() {
         let space = space();
         let plan = epochs_of_start(4.0);
-        let config = GrowingConfig::default();
-        assert_eq!((config.random_starts, config.waste()), (0, 0.0));
+        let config = GrowingConfig {
+            random_starts: 0,
+            ..growing()
+        };
+        assert_eq!(config.waste(), 0.0);
         let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
         let history = drive(&mut s, &space, |_, _| 0.5);
         assert_eq!(history.len(), 3, "the start, a segment, the grown network");
@@ -1083,8 +1114,7 @@ mod tests {
         // The start network, narrowed to what 4 epochs of it train for 12 epochs.
         let at = |c: usize| Morphism::Narrow { channels: c }.apply(&plan.start).unwrap();
         assert!(start.parent.is_none() && start.genotype == at(start.genotype.channels));
-        assert!(epochs_of(&plan, 1.0, &start.genotype) >= 12.0);
-        assert!(epochs_of(&plan, 1.0, &at(start.genotype.channels + 1)) < 12.0);
+        assert_closest(&plan, 1.0, &start.genotype, 12.0);
         assert_eq!(before.mutation, Some(Mutation::Continue));
         assert!(grown.inherit && grown.parent == Some(TrialId(1)));
         assert!(matches!(
@@ -1098,11 +1128,9 @@ mod tests {
     }
 
     #[test]
-    fn with_grow_from_1_the_start_is_the_planned_network_and_nothing_grows() {
-        let config = GrowingConfig {
-            grow_from: 1.0,
-            ..Default::default()
-        };
+    fn by_default_the_start_network_alone_is_sized_for_the_budget_and_nothing_grows() {
+        let config = GrowingConfig::default();
+        assert_eq!((config.random_starts, config.grow_from), (0, 1.0));
         for (epochs, narrower) in [(4.0, true), (64.0, false)] {
             let plan = epochs_of_start(epochs);
             let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
@@ -1110,11 +1138,7 @@ mod tests {
             assert_eq!(history.len(), 1, "the start, then the final phase");
             let start = &history[0].0.genotype;
             assert_eq!(start.channels < 8, narrower);
-            let wider = Morphism::Widen {
-                channels: start.channels + 1,
-            };
-            assert!(epochs_of(&plan, 1.0, start) >= 6.0);
-            assert!(epochs_of(&plan, 1.0, &wider.apply(start).unwrap()) < 6.0);
+            assert_closest(&plan, 1.0, start, config.epochs);
         }
     }
 
@@ -1125,7 +1149,7 @@ mod tests {
         let plan = epochs_of_start(64.0);
         let config = GrowingConfig {
             grow_depth: 2,
-            ..four_starts()
+            ..growing()
         };
         let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
         let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
@@ -1142,11 +1166,8 @@ mod tests {
         // compute trains the grown network for 6 epochs, and not one a step wider.
         let lineage = 1.0 - config.waste();
         let start = &history[0].0.genotype;
-        let wider = Morphism::Widen {
-            channels: start.channels + 1,
-        };
-        assert!(start.channels > 8 && epochs_of(&plan, lineage, start) >= 12.0);
-        assert!(epochs_of(&plan, lineage, &wider.apply(start).unwrap()) < 12.0);
+        assert!(start.channels > 8);
+        assert_closest(&plan, lineage, start, 12.0);
         let paid = |c: usize| {
             let arch = Morphism::Scale { cells, channels: c }.apply(start).unwrap();
             epochs_of(&plan, lineage, &arch) >= 6.0
@@ -1165,7 +1186,7 @@ mod tests {
         flops_per_second: f64,
     ) -> Vec<(ProposalOf<GrownSpace>, f64)> {
         let space = space();
-        let mut s = GrowingSearch::new(3, four_starts(), plan.clone()).unwrap();
+        let mut s = GrowingSearch::new(3, growing(), plan.clone()).unwrap();
         let mut history = Vec::new();
         for id in 0.. {
             let p = match s.ask(&space) {
@@ -1252,11 +1273,11 @@ mod tests {
         let loss = |p: &ProposalOf<GrownSpace>, id: u64| {
             0.5 - (p.parent.is_none() as u64 * id) as f64 * 0.01
         };
-        let mut s = GrowingSearch::new(8, four_starts(), plan.clone()).unwrap();
+        let mut s = GrowingSearch::new(8, growing(), plan.clone()).unwrap();
         let history = drive(&mut s, &space, loss);
         assert_eq!(history.len(), 6);
         let trials: Vec<TrialOf<GrownSpace>> = history.iter().map(|h| h.1.clone()).collect();
-        let mut fresh = GrowingSearch::new(8, four_starts(), plan).unwrap();
+        let mut fresh = GrowingSearch::new(8, growing(), plan).unwrap();
         replay(&mut fresh, &space, &trials[..5]).unwrap();
         assert_eq!(fresh.ask(&space).unwrap(), history[5].0);
     }
