@@ -4,7 +4,8 @@ and strategy, the final test and validation accuracy (mean +- std over seeds, n-
 networks (params, cells a stage, width, the morphisms along the main line that made them), and the
 ladder of fixed networks; then an SVG of test accuracy against budget (log scale).
 
-Usage: benches/search/scaling.py OUT [PLOT.svg]
+Usage: benches/search/scaling.py OUT [PLOT.svg [NAME,NAME,...]]
+(the names, when given, are the strategies and ladder rungs the plot shows; the tables show all)
 """
 import json
 import math
@@ -91,6 +92,9 @@ def main():
                 m, sd = mean_std(tests)
                 series.setdefault(name, []).append((budget / 1e12, m, sd))
     if plot:
+        if len(sys.argv) > 3:
+            shown = sys.argv[3].split(",")
+            series = {k: v for k, v in series.items() if k in shown}
         svg(plot, series)
         print(f"\nplot written to {plot}")
 

@@ -317,8 +317,21 @@ impl Settings {
     /// Checks that a study being resumed is asked for with the settings it was created with
     /// (`horizon`, measured, aside), naming the first setting that differs.
     pub fn check_same(&self, recorded: &Settings) -> Result<(), SearchError> {
-        let asked = serde_json::to_value(self).expect("settings serialize");
-        let was = serde_json::to_value(recorded).expect("settings serialize");
+        // The sections of the other strategies do not change this study's search, and their
+        // defaults may have changed since it was created.
+        let own = serde_json::to_value(self.strategy).expect("a strategy name serializes");
+        let relevant = |settings: &Settings| {
+            let mut value = serde_json::to_value(settings).expect("settings serialize");
+            if let Some(config) = value.get_mut("config").and_then(Value::as_object_mut) {
+                for section in ["adjacent", "asha", "evolution", "lineage"] {
+                    if own.as_str() != Some(section) {
+                        config.remove(section);
+                    }
+                }
+            }
+            value
+        };
+        let (asked, was) = (relevant(self), relevant(recorded));
         match first_difference("", &asked, &was) {
             Some((key, now, before)) if key != "horizon" => Err(SearchError::Refused(format!(
                 "study {:?} was created with {key} = {before}, not {now}; resume it with the same settings, or search into a new folder",
@@ -543,6 +556,14 @@ mod tests {
         let mut asked = settings();
         asked.horizon = Some(1);
         assert!(asked.check_same(&was).is_ok(), "the horizon is measured");
+        // Another strategy's section does not change this study (its defaults may have moved).
+        assert_eq!(asked.strategy, StrategyName::Adjacent);
+        asked.config.asha.eta += 1;
+        asked.config.lineage.patience += 1;
+        assert!(
+            asked.check_same(&was).is_ok(),
+            "another strategy's settings"
+        );
         asked.data.valid = 100.0;
         asked.config.adjacent.decisions = 2;
         let e = asked.check_same(&was).unwrap_err().to_string();
