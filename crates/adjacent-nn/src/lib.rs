@@ -8,6 +8,10 @@
 pub mod checkpoint;
 pub mod error;
 pub mod net;
+pub mod onnx;
+#[allow(clippy::all)]
+mod onnx_proto;
+pub mod pytorch;
 pub mod train;
 pub mod transfer;
 pub mod weights;

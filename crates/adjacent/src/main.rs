@@ -2,6 +2,7 @@
 
 mod bench_cmd;
 mod data_args;
+mod export_cmd;
 mod oneshot_cmd;
 mod plot;
 mod report_cmd;
@@ -42,6 +43,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Score a saved model on a data set's test images.
     Eval(train_cmd::EvalArgs),
+    /// Write a saved model in a format that runs without adjacent (ONNX).
+    Export(export_cmd::ExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -55,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Oneshot(args) => oneshot_cmd::run(args),
         Command::Train(args) => train_cmd::run_train(args),
         Command::Eval(args) => train_cmd::run_eval(args),
+        Command::Export(args) => export_cmd::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -23,6 +23,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data_args::{DataArgs, print_loaded};
+use crate::export_cmd;
 use crate::trial_lines::{print_table_trial, print_trial};
 
 /// `--strategy`'s values, with what each does.
@@ -96,6 +97,10 @@ pub struct SearchArgs {
     /// Milliseconds each table lookup takes (to stand in for training when trying workers).
     #[arg(long, default_value_t = 0)]
     pub delay_ms: u64,
+    /// Also export the delivered model beside best/: best.onnx, or best-pytorch/ (model.py and
+    /// weights.safetensors). May be given twice.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub export: Vec<export_cmd::Format>,
 }
 
 /// Where a study is kept and how its workers are watched.
@@ -118,6 +123,9 @@ pub struct StudyFlags {
 }
 
 pub fn run(args: SearchArgs) -> Result<()> {
+    if args.table.is_some() && !args.export.is_empty() {
+        anyhow::bail!("invalid setting --export: a --table search trains no model to export");
+    }
     let settings = settings(&args)?;
     let device = match &settings.table {
         Some(_) => adjacent_nn::Device::flex(),
@@ -132,7 +140,14 @@ pub fn run(args: SearchArgs) -> Result<()> {
     let finished = session.run(&mut |event| progress.show(event));
     progress.bar.finish_and_clear();
     match finished? {
-        Finished::Trained(summary) => print_delivered(&summary, &session.settings.out),
+        Finished::Trained(summary) => {
+            print_delivered(&summary, &session.settings.out);
+            let out = &session.settings.out;
+            for &format in &args.export {
+                let path = export_cmd::beside_best(out, format);
+                println!("{}", export_cmd::export(&out.join("best"), format, &path)?);
+            }
+        }
         Finished::Table(summary) => print_table(&summary),
     }
     Ok(())
