@@ -72,9 +72,8 @@ pub struct GrowingConfig {
     /// with that signal). A change that only ties costs compute for nothing.
     pub margin: f64,
     /// Epochs of the training set the delivered lineage's compute should train its final network
-    /// for: the starts are narrowed to the width that compute trains for twice as many, and the
-    /// winner grows to the largest network it trains for this many. 0: no planned sizes (the
-    /// starts as they are, no growth).
+    /// for, closest on a log scale: the start's width (or, with `grow_from` > 1, the width the
+    /// main line grows to). 0: no planned sizes (the starts as they are, no growth).
     pub epochs: f64,
     /// Where in the one schedule (a share of it) the main line widens to its planned width.
     pub grow_at: f64,
@@ -469,10 +468,11 @@ impl<S: SearchSpace> GrowingSearch<S> {
             .unvalidated()
     }
 
-    /// The growth the budget can train, planned once the starts are decided: the largest network
-    /// (up to `grow_depth` cells a stage more, then the widest) that the lineage's compute trains
-    /// for `epochs` epochs, if it is larger than the head and there is schedule left to grow in
-    /// before the search ends.
+    /// The growth the budget can train, planned once the starts are decided: the network (up to
+    /// `grow_depth` cells a stage more, then the width) that the lineage's compute trains for
+    /// closest to `epochs` epochs on a log scale, as a start is sized when nothing grows (so that
+    /// growing reaches the network the default plans), if it is larger than the head and there is
+    /// schedule left to grow in before the search ends.
     fn plan_growth(&self, space: &S) -> Option<(S::Move, S::Genotype)> {
         let head = self.head.as_ref()?;
         if self.config.epochs == 0.0 {
@@ -482,9 +482,26 @@ impl<S: SearchSpace> GrowingSearch<S> {
         if head.position.max(self.config.grow_at) >= search_end {
             return None;
         }
-        space.grow_within(&head.genotype, self.config.grow_depth, &|cost| {
-            self.lineage_epochs(cost) >= self.config.epochs
-        })
+        let target = self.config.epochs;
+        let depth = self.config.grow_depth;
+        let at_least = space.grow_within(&head.genotype, depth, &|cost| {
+            self.lineage_epochs(cost) >= target
+        });
+        // The widest network that trains for at least the target, and the next one up when it
+        // trains for less but closer to it.
+        let above = self.lineage_epochs(space.cost(match &at_least {
+            Some((_, grown)) => grown,
+            None => &head.genotype,
+        }));
+        if above < target {
+            return at_least;
+        }
+        space
+            .grow_within(&head.genotype, depth, &|cost| {
+                let e = self.lineage_epochs(cost);
+                e >= target || target / e < above / target
+            })
+            .or(at_least)
     }
 
     /// For a time budget, once the starts are decided: the horizon becomes the budget's seconds at
@@ -1071,15 +1088,9 @@ mod tests {
         assert_eq!(grown.parent, Some(TrialId(4)));
         assert!(grown.inherit && before.inherit);
         assert_eq!(grown.genotype.channels, channels);
-        // The widest network the lineage's compute trains for 12 epochs.
-        let trains = |c: usize| {
-            let arch = Morphism::Widen { channels: c }.apply(start).unwrap();
-            epochs_of(&plan, lineage, &arch) >= 12.0
-        };
-        assert!(
-            trains(channels) && !trains(channels + 1),
-            "width {channels}"
-        );
+        // The width the lineage's compute trains for closest to 12 epochs: the width the start
+        // would have had with nothing grown.
+        assert_closest(&plan, lineage, &grown.genotype, 12.0);
         assert!(channels > 8);
         // One schedule: the segment ends where the growth is planned, the grown network goes on
         // to the end of the search, and the budget's search part is spent, no more.
@@ -1123,7 +1134,8 @@ mod tests {
         ));
         let width = grown.genotype.channels;
         assert!(width > start.genotype.channels && width < 8, "{width}");
-        assert!(epochs_of(&plan, 1.0, &grown.genotype) >= 6.0);
+        // Grown to the width trained for closest to the planned 6 epochs.
+        assert_closest(&plan, 1.0, &grown.genotype, 6.0);
         assert_eq!(s.incumbent(), Some(TrialId(2)));
     }
 
@@ -1163,17 +1175,17 @@ mod tests {
         assert!((1..=2).contains(&cells) && grown.inherit);
         assert!(grown.genotype.stages.iter().all(|s| s.len() == 1 + cells));
         // The start is widened to what the lineage trains for twice 6 epochs; the lineage's
-        // compute trains the grown network for 6 epochs, and not one a step wider.
+        // compute trains the grown network for closest to 6 epochs (log scale) of its widths.
         let lineage = 1.0 - config.waste();
         let start = &history[0].0.genotype;
         assert!(start.channels > 8);
         assert_closest(&plan, lineage, start, 12.0);
-        let paid = |c: usize| {
+        let off = |c: usize| {
             let arch = Morphism::Scale { cells, channels: c }.apply(start).unwrap();
-            epochs_of(&plan, lineage, &arch) >= 6.0
+            (epochs_of(&plan, lineage, &arch) / 6.0).ln().abs()
         };
         assert!(
-            paid(channels) && !paid(channels + 1),
+            off(channels) <= off(channels + 1) && off(channels) <= off(channels - 1),
             "{cells} cells, width {channels}"
         );
     }
