@@ -23,6 +23,7 @@ pub mod error;
 pub mod evaluator;
 pub mod final_phase;
 pub mod output;
+pub mod page;
 pub mod report;
 pub mod search;
 pub mod session;

@@ -42,7 +42,7 @@ pub struct Run {
 impl Run {
     /// Reads the search in `dir`: its summary and its trials.
     pub fn load(dir: &Path) -> Result<Run, SearchError> {
-        let summary = Summary::read(dir)?;
+        let summary = Summary::read_for_report(dir)?;
         let path = dir.join(TRIALS_FILE);
         let text = std::fs::read_to_string(&path).map_err(SearchError::io(&path))?;
         let records = text

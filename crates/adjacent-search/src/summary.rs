@@ -71,6 +71,19 @@ impl Summary {
     }
 
     /// Writes it into the search's folder `dir`.
+    /// Reads `summary.json` for a report, which shows no settings: the settings file it was run
+    /// with is skipped, so a search from before a setting was renamed or removed is still shown.
+    pub fn read_for_report(dir: &Path) -> Result<Summary, SearchError> {
+        let path = dir.join(SUMMARY_FILE);
+        let text = std::fs::read_to_string(&path).map_err(SearchError::io(&path))?;
+        let mut value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| SearchError::bad_file(&path, e.to_string()))?;
+        if let Some(map) = value.as_object_mut() {
+            map.remove("config");
+        }
+        serde_json::from_value(value).map_err(|e| SearchError::bad_file(&path, e.to_string()))
+    }
+
     pub fn write(&self, dir: &Path) -> Result<(), SearchError> {
         crate::output::write_json(&dir.join(SUMMARY_FILE), self)
     }

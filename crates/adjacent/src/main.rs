@@ -1,8 +1,10 @@
 //! adjacent: neural architecture search in the adjacent possible.
 
 mod bench_cmd;
+mod dashboard_cmd;
 mod data_args;
 mod export_cmd;
+mod html_page;
 mod oneshot_cmd;
 mod plot;
 mod report_cmd;
@@ -34,8 +36,11 @@ enum Command {
     Worker(study_cmd::WorkerArgs),
     /// List, show and export the studies in a storage.
     Study(study_cmd::StudyArgs),
-    /// Compare finished searches: a table of winners and a plot of accuracy against images.
+    /// Compare finished searches: a table of winners, a plot of accuracy against compute, and an
+    /// HTML report (curves, genealogy, Pareto front, trials).
     Report(report_cmd::ReportArgs),
+    /// A local web page over a study storage that shows each study as its workers add trials.
+    Dashboard(dashboard_cmd::DashboardArgs),
     /// One-shot search over the NAS-Bench-201 cell space: DARTS, GDAS, SPOS, RSWS or ENAS on a
     /// supernet whose candidates share weights.
     Oneshot(oneshot_cmd::OneShotArgs),
@@ -43,7 +48,7 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Score a saved model on a data set's test images.
     Eval(train_cmd::EvalArgs),
-    /// Write a saved model in a format that runs without adjacent (ONNX).
+    /// Write a saved model in a format that runs without adjacent (ONNX, PyTorch).
     Export(export_cmd::ExportArgs),
 }
 
@@ -55,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Worker(args) => study_cmd::run_worker(args),
         Command::Study(args) => study_cmd::run_study(args),
         Command::Report(args) => report_cmd::run(args),
+        Command::Dashboard(args) => dashboard_cmd::run(args),
         Command::Oneshot(args) => oneshot_cmd::run(args),
         Command::Train(args) => train_cmd::run_train(args),
         Command::Eval(args) => train_cmd::run_eval(args),

@@ -1,11 +1,13 @@
 //! `adjacent report`: compares finished searches: best validation accuracy against compute (a plot,
 //! mean and band per strategy), a table of what each run delivered (its final model), and the
-//! compute `adjacent` needed to reach the other strategies' final validation accuracy.
+//! compute `adjacent` needed to reach the other strategies' final validation accuracy; with
+//! `--html`, one self-contained page of every search (curves, genealogy, Pareto front, trials).
 
 use std::path::PathBuf;
 
+use adjacent_search::page::{Page, is_table_search};
 use adjacent_search::report::{Axis, Run, axis_of, by_strategy, curve, reach, stat};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::plot;
@@ -21,6 +23,13 @@ pub struct ReportArgs {
     /// Points of each curve.
     #[arg(long, default_value_t = 200)]
     pub points: usize,
+    /// Write an HTML report here: one file that opens without a network, with each search's
+    /// curve against its control, genealogy, accuracy against parameters and trials.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
+    /// Replace the HTML report if the file exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: ReportArgs) -> Result<()> {
@@ -30,18 +39,65 @@ pub fn run(args: ReportArgs) -> Result<()> {
     if args.points < 2 {
         bail!("invalid setting --points: must be at least 2");
     }
-    let runs = args
-        .runs
+    if let Some(path) = &args.html {
+        check_html_path(path, args.force)?;
+    }
+    // Searches on a table trained nothing: they are shown in the HTML report only.
+    let (tables, trained): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        args.runs.iter().partition(|d| is_table_search(d));
+    for dir in &tables {
+        eprintln!(
+            "{}: a search on a table (shown in the HTML report only)",
+            dir.display()
+        );
+    }
+    if trained.is_empty() && args.html.is_none() {
+        bail!("no search that trained networks to compare: a table search is shown with --html");
+    }
+    let runs = trained
         .iter()
         .map(|d| Run::load(d))
         .collect::<Result<Vec<_>, _>>()?;
-    let axis = axis_of(&runs)?;
-    print_runs(&runs, axis);
-    print_strategies(&runs, axis);
-    print_reach(&runs, axis);
-    if let Some(path) = &args.plot {
-        draw(&runs, axis, args.points, path)?;
-        eprintln!("plot written to {}", path.display());
+    if !runs.is_empty() {
+        let axis = axis_of(&runs)?;
+        print_runs(&runs, axis);
+        print_strategies(&runs, axis);
+        print_reach(&runs, axis);
+        if let Some(path) = &args.plot {
+            draw(&runs, axis, args.points, path)?;
+            eprintln!("plot written to {}", path.display());
+        }
+    }
+    if let Some(path) = &args.html {
+        let dirs: Vec<&std::path::Path> = args.runs.iter().map(|d| d.as_path()).collect();
+        let page = Page::of_runs(&dirs)?;
+        let html = crate::html_page::render(crate::html_page::Data::Inline(&page));
+        // Through a temporary file and a rename: a reader never sees half a page.
+        let tmp = path.with_extension("html.tmp");
+        std::fs::write(&tmp, &html).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!(
+            "HTML report written to {} ({} KiB)",
+            path.display(),
+            html.len() / 1024
+        );
+    }
+    Ok(())
+}
+
+/// An HTML report's path: refused when it exists (unless `force`) or is a folder.
+fn check_html_path(path: &std::path::Path, force: bool) -> Result<()> {
+    if path.is_dir() {
+        bail!(
+            "cannot write the HTML report to {}: it is a folder",
+            path.display()
+        );
+    }
+    if path.exists() && !force {
+        bail!(
+            "{} exists: give another path, or --force to replace it",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -145,3 +145,40 @@ fn searches_from_before_compute_was_recorded_are_reported_against_images() {
     let err = fails(&["report", old, &new]);
     assert!(err.contains("separately"), "{err}");
 }
+
+#[test]
+fn an_html_report_is_not_written_over_a_file_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = fake_run(dir.path(), "fixed", 0, &[], 90.0, 4 * T);
+    let html = dir.path().join("report.html");
+    std::fs::write(&html, "mine").unwrap();
+    let err = fails(&["report", "--html", html.to_str().unwrap(), &control]);
+    assert!(err.contains("exists") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&html).unwrap(), "mine");
+    let out = adjacent(&[
+        "report",
+        "--force",
+        "--html",
+        html.to_str().unwrap(),
+        &control,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("fixed-0"));
+    let err = fails(&["report", "--html", dir.path().to_str().unwrap(), &control]);
+    assert!(err.contains("is a folder"), "{err}");
+    // A damaged trials file is named with its line, and no page is written.
+    let run = fake_run(dir.path(), "adjacent", 0, &[(T, 90.0)], 91.0, 4 * T);
+    std::fs::write(Path::new(&run).join("trials.jsonl"), "{\"id\": 0, oops}\n").unwrap();
+    let other = dir.path().join("other.html");
+    let err = fails(&["report", "--html", other.to_str().unwrap(), &control, &run]);
+    assert!(
+        err.contains("trials.jsonl") && err.contains("line 1"),
+        "{err}"
+    );
+    assert!(!other.exists());
+}
