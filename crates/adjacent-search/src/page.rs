@@ -525,3 +525,141 @@ pub fn json_for_html(page: &Page) -> String {
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adjacent_core::trial::{Mutation, Outcome, Proposal, TrialId};
+
+    fn trial(
+        id: u64,
+        parent: Option<u64>,
+        state: TrialState,
+        valid: Option<f64>,
+    ) -> Trial<u32, String> {
+        let proposal = match parent {
+            Some(p) => Proposal::child(id as u32, TrialId(p), Mutation::Move(format!("move {id}"))),
+            None => Proposal::fresh(id as u32),
+        };
+        let outcome = Outcome {
+            valid_acc: valid,
+            tail_loss: Some(1.0 / (id + 1) as f64),
+            flops: 10 * (id + 1),
+            images: 1,
+            ..Outcome::default()
+        };
+        Trial {
+            state,
+            ..Trial::complete(TrialId(id), proposal, outcome)
+        }
+    }
+
+    #[test]
+    fn the_delivered_line_ended_lineages_and_spend_are_marked() {
+        // 0 -> 1 -> 3 (delivered), 0 -> 2 (no child: ended), 4 failed, 5 still running.
+        let trials = vec![
+            trial(0, None, TrialState::Complete, Some(50.0)),
+            trial(1, Some(0), TrialState::Complete, Some(60.0)),
+            trial(2, Some(0), TrialState::Complete, Some(55.0)),
+            trial(3, Some(1), TrialState::Complete, Some(70.0)),
+            trial(4, Some(3), TrialState::Failed, None),
+            trial(5, Some(3), TrialState::Running, None),
+        ];
+        let views = trial_views(&trials, "flops", Some(3), |g| (g.to_string(), Some(7)));
+        let delivered: Vec<u64> = views.iter().filter(|t| t.delivered).map(|t| t.id).collect();
+        assert_eq!(delivered, [0, 1, 3]);
+        let extinct: Vec<u64> = views.iter().filter(|t| t.extinct).map(|t| t.id).collect();
+        assert_eq!(
+            extinct,
+            [2],
+            "only a complete trial without a child, off the line"
+        );
+        // Spend accumulates over the ended trials (failed ones spent too), none while running.
+        let spent: Vec<Option<f64>> = views.iter().map(|t| t.spent).collect();
+        assert_eq!(
+            spent,
+            [
+                Some(10.0),
+                Some(30.0),
+                Some(60.0),
+                Some(100.0),
+                Some(150.0),
+                None
+            ]
+        );
+        assert_eq!(views[4].state, "failed");
+        assert_eq!(views[3].mutation.as_deref(), Some("move 3"));
+        assert_eq!(
+            views[0].params,
+            Some(7),
+            "a table's static parameters fill in"
+        );
+        assert_eq!(signal_of(&views), "valid_acc");
+        // Trials scored by loss colour by loss.
+        let scored: Vec<_> = trials
+            .iter()
+            .cloned()
+            .map(|mut t| {
+                t.outcome.valid_acc = None;
+                t
+            })
+            .collect();
+        assert_eq!(
+            signal_of(&trial_views(&scored, "flops", None, |g| (
+                g.to_string(),
+                None
+            ))),
+            "loss"
+        );
+    }
+
+    #[test]
+    fn the_control_is_the_fixed_run_on_the_same_data() {
+        let search = |name: &str, strategy: &str, data: &str, valid: f64| SearchView {
+            name: name.into(),
+            strategy: strategy.into(),
+            seed: 0,
+            data: data.into(),
+            status: String::new(),
+            budget: None,
+            axis: "flops",
+            summary: Some(SummaryView {
+                valid_acc: Some(valid),
+                test_acc: None,
+                params: None,
+                spent: 4.0,
+                trials: 0,
+                failed: 0,
+                seconds: 1.0,
+                delivered_trial: None,
+                arch: None,
+            }),
+            control: None,
+            signal: "valid_acc",
+            trials: vec![],
+        };
+        let mut searches = vec![
+            search("a", "adjacent", "fmnist", 91.0),
+            search("f", "fixed", "fmnist", 90.0),
+            search("c", "adjacent", "cifar", 70.0),
+        ];
+        attach_controls(&mut searches);
+        assert_eq!(
+            searches[0].control.as_ref().map(|c| c.valid_acc),
+            Some(90.0)
+        );
+        assert!(searches[1].control.is_none() && searches[2].control.is_none());
+    }
+
+    #[test]
+    fn the_json_cannot_close_its_script_element() {
+        let page = Page {
+            title: "</script><!-- & >".into(),
+            searches: vec![],
+        };
+        let json = json_for_html(&page);
+        assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'));
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["title"], "</script><!-- & >");
+    }
+}
