@@ -71,6 +71,31 @@ pub enum TrialState {
     Pruned,
 }
 
+impl TrialState {
+    /// The state's name, as storages and reports write it (its serialized form).
+    pub fn name(self) -> &'static str {
+        match self {
+            TrialState::Pending => "pending",
+            TrialState::Running => "running",
+            TrialState::Complete => "complete",
+            TrialState::Failed => "failed",
+            TrialState::Pruned => "pruned",
+        }
+    }
+
+    /// The state of a name written by [`TrialState::name`].
+    pub fn from_name(name: &str) -> Option<TrialState> {
+        Some(match name {
+            "pending" => TrialState::Pending,
+            "running" => TrialState::Running,
+            "complete" => TrialState::Complete,
+            "failed" => TrialState::Failed,
+            "pruned" => TrialState::Pruned,
+            _ => return None,
+        })
+    }
+}
+
 /// The training budget a strategy asks for (ignored by tabular evaluators, which have one fixed
 /// budget).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]

@@ -150,35 +150,21 @@ pub fn is_table_search(dir: &Path) -> bool {
 
 /// A search folder as the page shows it: a search that trained networks, or one on a table.
 fn search_of_run(dir: &Path) -> Result<SearchView, SearchError> {
-    let path = dir.join(SUMMARY_FILE);
-    let text = std::fs::read_to_string(&path).map_err(SearchError::io(&path))?;
-    let mut value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| SearchError::bad_file(&path, e.to_string()))?;
-    // The page shows no settings: a search whose settings file has since changed shape is shown.
-    if let Some(map) = value.as_object_mut() {
-        map.remove("config");
-    }
-    if value.get("table").is_some() {
-        let summary: TableSummary = serde_json::from_value(value)
-            .map_err(|e| SearchError::bad_file(&path, e.to_string()))?;
+    if is_table_search(dir) {
+        let path = dir.join(SUMMARY_FILE);
+        let text = std::fs::read_to_string(&path).map_err(SearchError::io(&path))?;
+        let summary: TableSummary =
+            serde_json::from_str(&text).map_err(|e| SearchError::bad_file(&path, e.to_string()))?;
         return table_search_of_run(dir, summary);
     }
-    let summary: Summary =
-        serde_json::from_value(value).map_err(|e| SearchError::bad_file(&path, e.to_string()))?;
+    let summary = Summary::read_for_report(dir)?;
     let trials: Vec<TrialOf<GrownSpace>> = read_trials(dir, summary.trials)?;
     let axis = match summary.flops.is_some() && trials.iter().all(|t| t.outcome.flops > 0) {
         true => "flops",
         false => "images",
     };
-    let delivered = (summary.final_trial.as_ref())
-        .and_then(|f| f.parent)
-        .map(|p| p.0)
-        .or(summary.best_trial);
+    let delivered = delivered_trial(&summary).or(summary.best_trial);
     let views = trial_views(&trials, axis, delivered, |a| (arch_label(a), None));
-    let spent = match axis {
-        "flops" => summary.flops.unwrap_or(0) as f64,
-        _ => summary.images as f64,
-    };
     Ok(SearchView {
         name: dir.display().to_string(),
         strategy: summary.strategy.clone(),
@@ -189,17 +175,7 @@ fn search_of_run(dir: &Path) -> Result<SearchView, SearchError> {
         axis,
         signal: signal_of(&views),
         control: None,
-        summary: Some(SummaryView {
-            valid_acc: summary.delivered_valid(),
-            test_acc: summary.test_acc,
-            params: summary.params,
-            spent,
-            trials: summary.trials,
-            failed: summary.failed,
-            seconds: summary.seconds,
-            delivered_trial: delivered,
-            arch: summary.arch.as_ref().map(arch_label),
-        }),
+        summary: Some(SummaryView::of(&summary, axis, delivered)),
         trials: views,
     })
 }
@@ -269,6 +245,33 @@ fn budget_words(summary: &Summary) -> Option<String> {
     Some(stop.describe())
 }
 
+/// The trial whose network a finished search's final phase trained on.
+fn delivered_trial(summary: &Summary) -> Option<u64> {
+    (summary.final_trial.as_ref())
+        .and_then(|f| f.parent)
+        .map(|p| p.0)
+}
+
+impl SummaryView {
+    /// What `summary` delivered, its spend on `axis`, its delivered line ending at `delivered`.
+    fn of(summary: &Summary, axis: &str, delivered: Option<u64>) -> SummaryView {
+        SummaryView {
+            valid_acc: summary.delivered_valid(),
+            test_acc: summary.test_acc,
+            params: summary.params,
+            spent: match axis {
+                "flops" => summary.flops.unwrap_or(0) as f64,
+                _ => summary.images as f64,
+            },
+            trials: summary.trials,
+            failed: summary.failed,
+            seconds: summary.seconds,
+            delivered_trial: delivered,
+            arch: summary.arch.as_ref().map(arch_label),
+        }
+    }
+}
+
 /// A stored study as the page shows it.
 fn search_of_study(database: &mut Database, study: &StudyInfo) -> Result<SearchView, SearchError> {
     let rows = database
@@ -300,15 +303,14 @@ fn search_of_study(database: &mut Database, study: &StudyInfo) -> Result<SearchV
             let trials: Vec<TrialOf<GrownSpace>> = parse_all(&records).map_err(bad)?;
             let axis = if trials
                 .iter()
-                .all(|t| t.outcome.flops > 0 || !ended(t.state))
+                .all(|t| t.outcome.flops > 0 || !t.is_finished())
             {
                 "flops"
             } else {
                 "images"
             };
-            let delivered = summary
-                .as_ref()
-                .and_then(|s| s.final_trial.as_ref().and_then(|f| f.parent).map(|p| p.0))
+            let delivered = (summary.as_ref())
+                .and_then(delivered_trial)
                 .or_else(|| best_validated(&trials));
             let views = trial_views(&trials, axis, delivered, |a| (arch_label(a), None));
             (views, axis)
@@ -329,19 +331,9 @@ fn search_of_study(database: &mut Database, study: &StudyInfo) -> Result<SearchV
         axis,
         signal: signal_of(&views),
         control: None,
-        summary: summary.map(|s| SummaryView {
-            valid_acc: s.delivered_valid(),
-            test_acc: s.test_acc,
-            params: s.params,
-            spent: match axis {
-                "flops" => s.flops.unwrap_or(0) as f64,
-                _ => s.images as f64,
-            },
-            trials: s.trials,
-            failed: s.failed,
-            seconds: s.seconds,
-            delivered_trial: s.final_trial.as_ref().and_then(|f| f.parent).map(|p| p.0),
-            arch: s.arch.as_ref().map(arch_label),
+        summary: summary.map(|s| {
+            let delivered = delivered_trial(&s);
+            SummaryView::of(&s, axis, delivered)
         }),
         trials: views,
     })
@@ -367,13 +359,6 @@ fn table_skeleton(dataset: &str) -> Skeleton {
 
 fn parse_all<T: DeserializeOwned>(records: &[&str]) -> Result<Vec<T>, serde_json::Error> {
     records.iter().map(|r| serde_json::from_str(r)).collect()
-}
-
-fn ended(state: TrialState) -> bool {
-    matches!(
-        state,
-        TrialState::Complete | TrialState::Failed | TrialState::Pruned
-    )
 }
 
 fn best_validated<G, M>(trials: &[Trial<G, M>]) -> Option<u64> {
@@ -404,16 +389,6 @@ pub fn arch_label(arch: &NetworkArch) -> String {
     )
 }
 
-fn state_name(state: TrialState) -> &'static str {
-    match state {
-        TrialState::Pending => "pending",
-        TrialState::Running => "running",
-        TrialState::Complete => "complete",
-        TrialState::Failed => "failed",
-        TrialState::Pruned => "pruned",
-    }
-}
-
 /// The trials in the order they were told (as the search spent), with the delivered line and the
 /// ended lineages marked.
 fn trial_views<G, M: Display>(
@@ -442,7 +417,7 @@ fn trial_views<G, M: Display>(
     let mut views = Vec::with_capacity(trials.len());
     for t in trials {
         let o = &t.outcome;
-        let done = ended(t.state);
+        let done = t.is_finished();
         if done {
             spent += match axis {
                 "flops" => o.flops as f64,
@@ -456,7 +431,7 @@ fn trial_views<G, M: Display>(
             parent: t.parent.map(|p| p.0),
             inherit: t.inherit,
             mutation: t.mutation.as_ref().map(|m| m.to_string()),
-            state: state_name(t.state),
+            state: t.state.name(),
             valid_acc: o.valid_acc,
             loss: o.tail_loss.or(o.score_loss),
             params: o.params.or(static_params),

@@ -164,19 +164,30 @@ pub struct Weights {
 /// SQLite file (`sqlite://PATH` or a plain path), created with its schema if new; an older schema
 /// is migrated.
 pub fn open(url: &str) -> Result<Database, StoreError> {
-    let conn: Box<dyn Connection> =
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Box::new(postgres::Postgres::connect(url)?)
-        } else {
-            let path = url.strip_prefix("sqlite://").unwrap_or(url);
-            if path.is_empty() || path.contains("://") {
+    let conn: Box<dyn Connection> = match sqlite_path(url) {
+        None => Box::new(postgres::Postgres::connect(url)?),
+        Some(path) => {
+            let text = path.to_str().unwrap_or_default();
+            if text.is_empty() || text.contains("://") {
                 return Err(StoreError::BadUrl(url.to_string()));
             }
-            Box::new(sqlite::Sqlite::open(std::path::Path::new(path))?)
-        };
+            Box::new(sqlite::Sqlite::open(path)?)
+        }
+    };
     let mut database = Database { conn };
     database.migrate()?;
     Ok(database)
+}
+
+/// The SQLite file a storage URL names (`sqlite://PATH` or a plain path), or none for a
+/// PostgreSQL URL.
+pub fn sqlite_path(url: &str) -> Option<&std::path::Path> {
+    match url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        true => None,
+        false => Some(std::path::Path::new(
+            url.strip_prefix("sqlite://").unwrap_or(url),
+        )),
+    }
 }
 
 /// One database holding studies, SQLite or PostgreSQL. Every method is one transaction.
@@ -191,7 +202,8 @@ fn row_of(values: &[Value]) -> Result<Row, String> {
     let state = values[1].text()?;
     Ok(Row {
         id: values[0].int()? as u64,
-        state: parse_state(&state).ok_or_else(|| format!("unknown trial state {state:?}"))?,
+        state: TrialState::from_name(&state)
+            .ok_or_else(|| format!("unknown trial state {state:?}"))?,
         worker: values[2].opt_text()?,
         attempts: values[3].int()? as u32,
         asked_seq: values[4].int()? as u64,
@@ -412,7 +424,7 @@ impl Database {
             &[
                 study.into(),
                 row.id.into(),
-                state_name(row.state).into(),
+                row.state.name().into(),
                 seq.into(),
                 row.record.as_str().into(),
             ],
@@ -1028,28 +1040,6 @@ pub fn export_jsonl<G: Serialize, M: Serialize>(
     let tmp = path.with_extension("jsonl.tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
-}
-
-/// The state's name in the database.
-pub(crate) fn state_name(state: TrialState) -> &'static str {
-    match state {
-        TrialState::Pending => "pending",
-        TrialState::Running => "running",
-        TrialState::Complete => "complete",
-        TrialState::Failed => "failed",
-        TrialState::Pruned => "pruned",
-    }
-}
-
-pub(crate) fn parse_state(name: &str) -> Option<TrialState> {
-    Some(match name {
-        "pending" => TrialState::Pending,
-        "running" => TrialState::Running,
-        "complete" => TrialState::Complete,
-        "failed" => TrialState::Failed,
-        "pruned" => TrialState::Pruned,
-        _ => return None,
-    })
 }
 
 /// A failed record for a trial whose worker was lost too often: the stored record with its state,

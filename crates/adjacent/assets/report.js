@@ -65,7 +65,9 @@
   }
 
   // Best validation accuracy against spend, the final model included; the control's line.
-  function curveOption(search) {
+  // A search's validated trials and final model as points (spend, accuracy, what), and its best
+  // validation accuracy so far as steps, the final model included.
+  function bestSteps(search) {
     var best = -Infinity, steps = [], dots = [];
     search.trials.forEach(function (t) {
       if (t.state !== "complete" || t.valid_acc === null || t.spent === null) return;
@@ -76,10 +78,15 @@
     var s = search.summary;
     if (s && s.valid_acc !== null) {
       var x = scaled(search, s.spent);
-      if (s.valid_acc > best) { best = s.valid_acc; }
+      best = Math.max(best, s.valid_acc);
       steps.push([x, best]);
       dots.push([x, s.valid_acc, "final model"]);
     }
+    return { steps: steps, dots: dots };
+  }
+
+  function curveOption(search) {
+    var made = bestSteps(search), steps = made.steps, dots = made.dots;
     // A search whose trials are scored by loss and that has not delivered yet (a live study of
     // adjacent's probes) has no accuracy to show: its best training loss instead.
     if (dots.length === 0 && search.signal === "loss") return lossCurveOption(search);
@@ -248,14 +255,7 @@
   // All searches' best validation accuracy against compute on one chart.
   function comparisonOption(page) {
     var series = page.searches.map(function (search) {
-      var best = -Infinity, steps = [];
-      search.trials.forEach(function (t) {
-        if (t.state === "complete" && t.valid_acc !== null && t.spent !== null && t.valid_acc > best) {
-          best = t.valid_acc; steps.push([scaled(search, t.spent), best]);
-        }
-      });
-      var s = search.summary;
-      if (s && s.valid_acc !== null) steps.push([scaled(search, s.spent), Math.max(best, s.valid_acc)]);
+      var steps = bestSteps(search).steps;
       return { name: search.strategy + " seed " + search.seed + " (" + search.name + ")", type: "line", step: "end", data: steps, symbolSize: 5 };
     });
     var points = series.reduce(function (n, s) { return n + s.data.length; }, 0);

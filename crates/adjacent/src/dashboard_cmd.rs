@@ -65,15 +65,13 @@ pub fn run(args: DashboardArgs) -> Result<()> {
 /// Opens a storage that exists: a SQLite path that does not is refused (opening it would create
 /// an empty database), as is a server that cannot be reached.
 fn open_existing(url: &str) -> Result<Database> {
-    let is_server = url.starts_with("postgres://") || url.starts_with("postgresql://");
-    if !is_server {
-        let path = std::path::Path::new(url.strip_prefix("sqlite://").unwrap_or(url));
-        if !path.is_file() {
-            bail!(
-                "cannot open the storage {}: no such SQLite file (give the file a search wrote with --storage, or a postgres:// URL)",
-                path.display()
-            );
-        }
+    if let Some(path) = adjacent_store::sqlite_path(url)
+        && !path.is_file()
+    {
+        bail!(
+            "cannot open the storage {}: no such SQLite file (give the file a search wrote with --storage, or a postgres:// URL)",
+            path.display()
+        );
     }
     adjacent_store::open(url).map_err(|e| anyhow::anyhow!("cannot open the storage: {e}"))
 }

@@ -24,29 +24,8 @@ use adjacent_core::study::{Lease, Storage};
 use adjacent_core::trial::TrialState;
 use adjacent_store::{DbStorage, StudySpec};
 use base64::Engine;
-use common::{adjacent, records};
+use common::{Killed, TABLE, TINY_ADJACENT, adjacent, records};
 use serde_json::{Value, json};
-
-/// Tiny `adjacent` searches: morphisms of one network, children from their parents' weights.
-const TINY_ADJACENT: &str = r#"
-start_channels = 4
-
-[limits]
-max_cells = 2
-max_channels = 8
-
-[train]
-batch = 64
-
-[adjacent]
-decisions = 2
-epochs = 0
-children = 2
-probe = 0.06
-random_starts = 0
-preserving = 0.75
-margin = 0.0
-"#;
 
 /// Tiny baselines (evolution): every trial validated.
 const TINY_EVOLUTION: &str = r#"
@@ -64,11 +43,6 @@ batch = 64
 population = 3
 tournament = 2
 "#;
-
-const TABLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../data/nb201_cifar10.csv.gz"
-);
 
 /// Whether the browser tests run here.
 fn browser_available() -> bool {
@@ -481,16 +455,6 @@ fn a_report_of_a_500_trial_study_stays_small_and_renders() {
     assert_eq!((charts, fewest > 0), (3, true));
     assert_eq!(browser.console_errors(), Vec::<String>::new());
     browser.screenshot(&artifacts().join("report-500.png"));
-}
-
-/// A process killed when the test ends, even when it fails.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The dashboard's address, from the line it prints when it serves.

@@ -6,7 +6,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::fails;
+use common::{Killed, fails};
 
 #[test]
 fn a_storage_that_cannot_be_opened_is_refused_and_nothing_is_created() {
@@ -101,14 +101,4 @@ fn a_postgres_dashboard_never_shows_the_password() {
     }
     let (_, index) = get(&addr, "/");
     assert!(index.contains("postgres:***@"), "the redacted URL: {index}");
-}
-
-/// A process killed when the test ends, even when it fails.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

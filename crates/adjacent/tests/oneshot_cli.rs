@@ -3,13 +3,8 @@
 mod common;
 
 use adjacent_core::spaces::nb201::Cell;
-use common::{adjacent, fails};
+use common::{TABLE, adjacent, fails};
 use serde_json::Value;
-
-const TABLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../data/nb201_cifar10.csv.gz"
-);
 
 fn tiny(method: &str, out: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![

@@ -5,30 +5,8 @@ mod common;
 use std::path::Path;
 
 use adjacent_core::network::NetworkArch;
-use common::{adjacent, fails, records, summary};
+use common::{TINY_ADJACENT as TINY, adjacent, fails, records, summary};
 use serde_json::Value;
-
-/// Tiny networks and budgets: the start network at width 4 (no random starts), two decisions of
-/// two morphisms each.
-const TINY: &str = r#"
-start_channels = 4
-
-[limits]
-max_cells = 2
-max_channels = 8
-
-[train]
-batch = 64
-
-[adjacent]
-decisions = 2
-epochs = 0
-children = 2
-probe = 0.06
-random_starts = 0
-preserving = 0.75
-margin = 0.0
-"#;
 
 /// The budget of the tiny searches: about ten passes of the width-4 network over 450 images.
 const TINY_FLOPS: &str = "3e10";

@@ -15,14 +15,9 @@ use std::time::{Duration, Instant};
 
 use adjacent_core::space::SearchSpace;
 use adjacent_core::spaces::nb201::{Cell, Nb201Space};
-use common::{adjacent, fails, records, summary};
+use common::{TABLE, adjacent, fails, records, summary};
 use serde_json::Value;
 use server::{postgres, unique};
-
-const TABLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../data/nb201_cifar10.csv.gz"
-);
 
 fn spawn(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_adjacent"))

@@ -36,3 +36,41 @@ pub fn records(out: &Path) -> Vec<Value> {
 pub fn summary(out: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
+
+/// Tiny networks and budgets: the start network at width 4 (no random starts), two decisions of
+/// two morphisms each.
+pub const TINY_ADJACENT: &str = r#"
+start_channels = 4
+
+[limits]
+max_cells = 2
+max_channels = 8
+
+[train]
+batch = 64
+
+[adjacent]
+decisions = 2
+epochs = 0
+children = 2
+probe = 0.06
+random_starts = 0
+preserving = 0.75
+margin = 0.0
+"#;
+
+/// The NAS-Bench-201 table the project ships.
+pub const TABLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../data/nb201_cifar10.csv.gz"
+);
+
+/// A process killed when the test ends, even when it fails.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
