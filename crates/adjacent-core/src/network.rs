@@ -24,6 +24,11 @@ pub struct NetworkArch {
     pub input_channels: usize,
     /// Classes of the head.
     pub classes: usize,
+    /// Classes of each earlier task's head, oldest first, kept beside the classifier when a
+    /// network was adapted to new classes (pre-adaptation), so that the old tasks can still be
+    /// scored; the network computes only its classifier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heads: Vec<usize>,
 }
 
 impl NetworkArch {
@@ -40,6 +45,7 @@ impl NetworkArch {
             stages: vec![vec![cell; cells_per_stage]; STAGES],
             input_channels,
             classes,
+            heads: Vec::new(),
         }
     }
 

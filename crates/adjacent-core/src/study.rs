@@ -706,10 +706,13 @@ impl<'a, S: SearchSpace> Study<'a, S> {
         let mut trial = Trial::asked(TrialId(asked), proposal);
         trial.asked_at = Some(now());
         if trial.inherit {
-            trial.start_weights = trial
-                .parent
-                .and_then(|p| self.trials.get(p.0 as usize))
-                .and_then(|p| p.outcome.weights);
+            trial.start_weights = match &trial.origin {
+                Some(origin) => Some(origin.weights),
+                None => trial
+                    .parent
+                    .and_then(|p| self.trials.get(p.0 as usize))
+                    .and_then(|p| p.outcome.weights),
+            };
         }
         self.trials.push(trial.clone());
         self.log.push(Event::Ask(asked as usize));

@@ -125,6 +125,15 @@ impl<M: std::fmt::Display> std::fmt::Display for Mutation<M> {
     }
 }
 
+/// A network from outside the study that a trial starts from (pre-adaptation): its weights, kept
+/// in the study's store under this hash before the study runs, and where they came from (an
+/// earlier study's trial or model).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    pub weights: WeightsHash,
+    pub from: String,
+}
+
 /// What a strategy asks to be evaluated next: a genotype `G`, and how it came from its parent (`M`,
 /// the space's move).
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +157,8 @@ pub struct Proposal<G, M> {
     /// paired across trials (every trial scored on the same images) that costs a forward pass per
     /// image.
     pub score: Option<u64>,
+    /// The outside network it starts from, if any (with `inherit`, instead of a parent's).
+    pub origin: Option<Origin>,
 }
 
 impl<G, M> Proposal<G, M> {
@@ -162,6 +173,16 @@ impl<G, M> Proposal<G, M> {
             span: None,
             validate: true,
             score: None,
+            origin: None,
+        }
+    }
+
+    /// A proposal with no parent that starts from the weights of an outside network.
+    pub fn adapted(genotype: G, origin: Origin) -> Self {
+        Proposal {
+            inherit: true,
+            origin: Some(origin),
+            ..Proposal::fresh(genotype)
         }
     }
 
@@ -176,6 +197,7 @@ impl<G, M> Proposal<G, M> {
             span: None,
             validate: true,
             score: None,
+            origin: None,
         }
     }
 
@@ -274,10 +296,13 @@ pub struct Trial<G, M> {
     /// Started from the parent's weights.
     #[serde(default)]
     pub inherit: bool,
-    /// The network an inheriting trial starts from: its parent's, as the parent's record names it
-    /// (set when the trial is asked).
+    /// The network an inheriting trial starts from: its parent's, as the parent's record names it,
+    /// or its origin's (set when the trial is asked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_weights: Option<WeightsHash>,
+    /// The outside network it started from (pre-adaptation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
     /// Training images the proposal asked for (none: the evaluator's default).
     #[serde(default)]
     pub images_asked: Option<u64>,
@@ -324,6 +349,7 @@ impl<G, M> Trial<G, M> {
             mutation: proposal.mutation,
             inherit: proposal.inherit,
             start_weights: None,
+            origin: proposal.origin,
             images_asked: proposal.budget.images,
             span: proposal.span,
             validate: proposal.validate,
@@ -363,6 +389,7 @@ impl<G, M> Trial<G, M> {
             span: self.span,
             validate: self.validate,
             score: self.score,
+            origin: self.origin.clone(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! [`cifar`] and [`folder`], found by [`load`].
 
 pub mod cifar;
+pub mod classes;
 pub mod error;
 pub mod folder;
 pub mod idx;
@@ -69,6 +70,27 @@ impl ImageSet {
         ImageSet {
             pixels,
             channels: 3,
+            ..self
+        }
+    }
+
+    /// The same images with one channel (the mean of the channels); grey sets are unchanged.
+    pub fn to_grey(self) -> ImageSet {
+        if self.channels == 1 {
+            return self;
+        }
+        let plane = self.height * self.width;
+        let channels = self.channels;
+        let mut pixels = Vec::with_capacity(self.pixels.len() / channels);
+        for image in self.pixels.chunks_exact(plane * channels) {
+            for p in 0..plane {
+                let sum: u32 = (0..channels).map(|c| image[c * plane + p] as u32).sum();
+                pixels.push(((sum + channels as u32 / 2) / channels as u32) as u8);
+            }
+        }
+        ImageSet {
+            pixels,
+            channels: 1,
             ..self
         }
     }

@@ -25,6 +25,50 @@ pub struct ModelCard {
     pub width: usize,
     pub normalization: Normalization,
     pub class_names: Vec<String>,
+    /// The earlier tasks whose heads the network keeps (`arch.heads`, in the same order, oldest
+    /// first): what scoring one again needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub old_tasks: Vec<OldTask>,
+}
+
+/// An earlier task of an adapted network: its classes, images and normalization (for the
+/// network's input channels now), and where the network came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OldTask {
+    pub class_names: Vec<String>,
+    pub height: usize,
+    pub width: usize,
+    pub normalization: Normalization,
+    /// The model or trial it was adapted from.
+    pub origin: String,
+}
+
+impl ModelCard {
+    /// The index into `arch.heads` of the head named `name`: `old` is the last task before this
+    /// one, `old-2` the one before it, and so on.
+    pub fn head_index(&self, name: &str) -> Result<usize, NnError> {
+        let back = match name {
+            "old" => Some(1),
+            _ => name
+                .strip_prefix("old-")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&n| n >= 1),
+        };
+        let n = self.old_tasks.len();
+        let names = || match n {
+            0 => "this model has no earlier task's head (it was not adapted to new classes)"
+                .to_string(),
+            1 => "its only earlier head is `old`".to_string(),
+            _ => format!("its earlier heads are `old` and `old-2` to `old-{n}`"),
+        };
+        match back {
+            Some(b) if b <= n => Ok(n - b),
+            _ => Err(NnError::InvalidSetting {
+                field: "--head".into(),
+                reason: format!("no head {name:?}: {}", names()),
+            }),
+        }
+    }
 }
 
 /// Writes `model`'s weights and batch-norm statistics to the safetensors file `path`.

@@ -5,6 +5,7 @@
 //! networks by content hash and [`checkpoint`] saves a model with what it needs to be used again.
 //! The convolutions and batch norm are adjacent-kernels'.
 
+pub mod adapt;
 pub mod checkpoint;
 pub mod error;
 pub mod net;

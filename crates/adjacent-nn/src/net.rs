@@ -171,6 +171,8 @@ pub struct Network {
     pub reductions: Vec<Reduction>,
     pub head_bn: BatchNorm,
     pub classifier: Linear,
+    /// Earlier tasks' classifiers (`NetworkArch::heads`), oldest first: kept, not computed.
+    pub heads: Vec<Linear>,
 }
 
 impl Network {
@@ -202,7 +204,21 @@ impl Network {
             reductions,
             head_bn: BatchNormConfig::new(last).init(device),
             classifier: LinearConfig::new(last, arch.classes).init(device),
+            heads: arch
+                .heads
+                .iter()
+                .map(|&classes| LinearConfig::new(last, classes).init(device))
+                .collect(),
         }
+    }
+
+    /// The same network computing earlier task `head`'s classifier (an index into `heads`)
+    /// instead of its own.
+    pub fn with_head(mut self, head: usize) -> Self {
+        let old = self.heads.swap_remove(head);
+        self.classifier = old;
+        self.heads.clear();
+        self
     }
 
     /// Logits for a batch of images `[batch, channels, height, width]`.

@@ -313,18 +313,19 @@ fn resize(net: &Network, maps: &[ChannelMap]) -> Network {
         })
         .collect();
     let last = maps.last().expect("three stages");
-    let head = &net.classifier;
-    let weight = last.mix.clone().transpose().matmul(head.weight.val());
+    // A head reads the last stage as the classifier does.
+    let head = |head: &Linear| Linear {
+        weight: param(last.mix.clone().transpose().matmul(head.weight.val())),
+        bias: head.bias.clone(),
+    };
     Network {
         stem_conv: resize_conv(&net.stem_conv, &maps[0], None),
         stem_bn: resize_bn(&net.stem_bn, &maps[0]),
         stages,
         reductions,
         head_bn: resize_bn(&net.head_bn, last),
-        classifier: Linear {
-            weight: param(weight),
-            bias: head.bias.clone(),
-        },
+        classifier: head(&net.classifier),
+        heads: net.heads.iter().map(head).collect(),
     }
 }
 
@@ -466,6 +467,7 @@ fn graft_new_units(grown: Network, fresh: &Network, olds: &[usize]) -> Network {
         reductions,
         head_bn: graft_bn(&grown.head_bn, &fresh.head_bn, last),
         classifier: grown.classifier.clone(),
+        heads: grown.heads.clone(),
     }
 }
 

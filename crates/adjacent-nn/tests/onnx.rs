@@ -9,10 +9,10 @@ use adjacent_data::{self as data, BadImagePolicy, ImageSet, Normalization};
 use adjacent_nn::checkpoint::ModelCard;
 use adjacent_nn::net::Network;
 use adjacent_nn::onnx;
-use adjacent_nn::train::{self, Devices, TrainConfig};
+use adjacent_nn::train::Devices;
 use adjacent_nn::transfer::morph;
-use burn::tensor::{Device, Tensor, TensorData};
-use common::{logits, seeded};
+use burn::tensor::{Tensor, TensorData};
+use common::{logits, seeded, trained_on};
 use tract_onnx::prelude::*;
 
 /// Every operation of the space: 3x3 and 1x1 convs, a pool, a skip and `none`.
@@ -32,23 +32,14 @@ struct Trained {
 fn trained(arch: NetworkArch) -> Trained {
     let data = data::load("builtin", BadImagePolicy::Fail).unwrap();
     let set = data.train.select(&data.train.stratified(200, 3));
-    let norm = Normalization::of(&set);
-    let devices = Devices::new(Device::flex());
-    devices.train.seed(11);
-    let config = TrainConfig {
-        epochs: 1,
-        batch: 50,
-        ..TrainConfig::default()
-    };
-    let model = Network::new(&arch, &devices.train);
-    let (model, _, _) =
-        train::train(model, &set, None, &norm, &config, &devices, &mut |_| {}).unwrap();
+    let (model, norm, devices) = trained_on(&arch, &set, 11);
     let card = ModelCard {
         arch,
         height: set.height,
         width: set.width,
         normalization: norm.clone(),
         class_names: (0..10).map(|c| format!("class {c}")).collect(),
+        old_tasks: Vec::new(),
     };
     Trained {
         model,

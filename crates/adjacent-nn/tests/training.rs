@@ -102,6 +102,7 @@ fn a_saved_model_reloads_to_the_same_outputs() {
         width: 28,
         normalization: f.norm.clone(),
         class_names: f.train.class_names.clone(),
+        old_tasks: Vec::new(),
     };
     checkpoint::save(dir.path(), &model, &card).unwrap();
     let (reloaded, card_back) = checkpoint::load(dir.path(), &f.devices.plain).unwrap();
@@ -146,6 +147,7 @@ fn a_damaged_model_folder_is_reported() {
         width: 28,
         normalization: f.norm.clone(),
         class_names: vec![],
+        old_tasks: Vec::new(),
     };
     let model = Network::new(&f.arch, &f.devices.plain);
     checkpoint::save(dir.path(), &model, &card).unwrap();

@@ -11,7 +11,7 @@ use adjacent_nn::net::{Edge, Network};
 use adjacent_nn::train::{self, Devices, TrainConfig};
 use adjacent_nn::transfer::morph;
 use burn::prelude::*;
-use common::{logits, seeded};
+use common::{logits, seeded, trained_on};
 
 const CELL: &str =
     "|nor_conv_1x1~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|avg_pool_3x3~2|";
@@ -21,18 +21,8 @@ const CELL: &str =
 fn trained_parent() -> (Network, NetworkArch, Tensor<4>, Devices) {
     let data = data::load("builtin", BadImagePolicy::Fail).unwrap();
     let set = data.train.select(&data.train.stratified(400, 4));
-    let norm = Normalization::of(&set);
     let arch = NetworkArch::uniform(CELL.parse().unwrap(), 4, 2, 1, 10);
-    let devices = Devices::new(Device::flex());
-    devices.train.seed(5);
-    let config = TrainConfig {
-        epochs: 1,
-        batch: 50,
-        ..TrainConfig::default()
-    };
-    let model = Network::new(&arch, &devices.train);
-    let (model, _, _) =
-        train::train(model, &set, None, &norm, &config, &devices, &mut |_| {}).unwrap();
+    let (model, norm, devices) = trained_on(&arch, &set, 5);
     let batch = data::loader::make_batch(
         &set,
         &norm,

@@ -237,6 +237,7 @@ impl Supernet {
             reductions: self.reductions.clone(),
             head_bn: self.head_bn.clone(),
             classifier: self.classifier.clone(),
+            heads: Vec::new(),
         }
     }
 

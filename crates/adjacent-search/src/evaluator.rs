@@ -217,22 +217,27 @@ impl TrainingEvaluator<'_> {
     fn start(&self, trial: &TrialOf<GrownSpace>) -> Result<(Network, Option<bool>), String> {
         let device = &self.devices.train;
         let proposal = trial.proposal();
-        let (true, Some(parent)) = (proposal.inherit, proposal.parent) else {
-            return Ok((self.fresh(&proposal.genotype, trial.id.0), None));
+        let parent = match (&proposal.origin, proposal.parent) {
+            (Some(origin), _) => format!("its origin {}", origin.from),
+            (None, Some(parent)) => format!("parent {parent}"),
+            (None, None) => String::new(),
         };
+        if !proposal.inherit || parent.is_empty() {
+            return Ok((self.fresh(&proposal.genotype, trial.id.0), None));
+        }
         let Some(hash) = &trial.start_weights else {
             return Err(format!(
-                "cannot load the weights of parent {parent}: its record names no kept network"
+                "cannot load the weights of {parent}: its record names no kept network"
             ));
         };
         let (model, arch) = self
             .store
             .get(hash, device)
-            .map_err(|e| format!("cannot load the weights of parent {parent}: {e}"))?;
+            .map_err(|e| format!("cannot load the weights of {parent}: {e}"))?;
         let (model, preserving) = match &proposal.mutation {
             Some(Mutation::Move(morphism)) => {
                 let (child, _) = morph(&model, &arch, morphism, device)
-                    .map_err(|e| format!("cannot carry the weights of parent {parent}: {e}"))?;
+                    .map_err(|e| format!("cannot carry the weights of {parent}: {e}"))?;
                 (child, morphism.preserves_function())
             }
             Some(Mutation::Continue) | None => (model, true),
@@ -240,7 +245,7 @@ impl TrainingEvaluator<'_> {
         let built = model_arch(&arch, &proposal.mutation);
         if built.as_ref() != Ok(&proposal.genotype) {
             return Err(format!(
-                "the move from trial {parent} does not make this network ({})",
+                "the move from {parent} does not make this network ({})",
                 match built {
                     Ok(other) => format!("it makes {} parameters", other.params()),
                     Err(e) => e,

@@ -9,7 +9,9 @@ use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::strategy::derive_seed;
 use adjacent_core::study::now;
-use adjacent_core::trial::{Mutation, Outcome, Proposal, Trial, TrialId, TrialState, WeightsHash};
+use adjacent_core::trial::{
+    Mutation, Origin, Outcome, Proposal, Trial, TrialId, TrialState, WeightsHash,
+};
 use adjacent_nn::net::Network;
 use adjacent_nn::train::RunEnd;
 use serde::{Deserialize, Serialize};
@@ -56,11 +58,27 @@ pub fn train_final(
     start: FinalStart,
     span: Option<[f64; 2]>,
     images: usize,
+    origin: Option<&Origin>,
     observe: &mut dyn FnMut(usize, usize),
 ) -> Result<(Option<Network>, FinalTrial), SearchError> {
     let started = Instant::now();
     let asked_at = now();
     let (model, lr, start_weights) = match (start, winner) {
+        // An outside network fine-tuned (`fixed --from`): a schedule of its own.
+        _ if origin.is_some() => {
+            let origin = origin.expect("checked");
+            let (model, stored) = evaluator
+                .store
+                .get(&origin.weights, &evaluator.devices.train)?;
+            if &stored != arch {
+                return Err(SearchError::invalid(
+                    "from",
+                    format!("the network adapted from {} is not {arch:?}", origin.from),
+                ));
+            }
+            let lr = evaluator.recipe.peak_lr(None, true);
+            (model, lr, Some(origin.weights))
+        }
         (FinalStart::Weights, Some(w)) => {
             let hash = w.weights.ok_or_else(|| {
                 SearchError::invalid(
@@ -93,9 +111,10 @@ pub fn train_final(
     };
     let trained = evaluator.train(model, images, lr, span.unwrap_or([0.0, 1.0]), seed, observe)?;
     let forward = evaluator.data.forward_flops(arch);
-    let proposal = match winner {
-        Some(w) => Proposal::child(arch.clone(), w.id, Mutation::Continue),
-        None => Proposal::fresh(arch.clone()),
+    let proposal = match (winner, origin) {
+        (_, Some(origin)) => Proposal::adapted(arch.clone(), origin.clone()),
+        (Some(w), None) => Proposal::child(arch.clone(), w.id, Mutation::Continue),
+        (None, None) => Proposal::fresh(arch.clone()),
     };
     let proposal = match (start, span) {
         (FinalStart::Weights, _) if winner.is_some() => proposal.inheriting(),

@@ -24,6 +24,7 @@ pub mod evaluator;
 pub mod final_phase;
 pub mod output;
 pub mod page;
+pub mod preadapt;
 pub mod report;
 pub mod search;
 pub mod session;

@@ -213,7 +213,10 @@ fn table_search_of_run(dir: &Path, summary: TableSummary) -> Result<SearchView, 
 }
 
 /// The trials of a search folder (none for `fixed`, which keeps no trials file).
-fn read_trials<T: DeserializeOwned>(dir: &Path, count: usize) -> Result<Vec<T>, SearchError> {
+pub(crate) fn read_trials<T: DeserializeOwned>(
+    dir: &Path,
+    count: usize,
+) -> Result<Vec<T>, SearchError> {
     let path = dir.join(TRIALS_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => text

@@ -10,7 +10,7 @@ use adjacent_core::network::NetworkArch;
 use adjacent_core::space::TrialOf;
 use adjacent_core::spaces::grown::GrownSpace;
 use adjacent_core::study::{Lease, MakeStrategy, Storage, Stored, Study, StudyEvent};
-use adjacent_core::trial::{TrialId, TrialState, fittest};
+use adjacent_core::trial::{Origin, TrialId, TrialState, fittest};
 use adjacent_nn::net::Network;
 use adjacent_nn::train::{self, Event, TrainConfig};
 
@@ -117,9 +117,10 @@ pub enum Searcher<'a> {
         worker: &'a str,
         lease: Lease,
     },
-    /// No search: this network trained from scratch with the whole budget (the control every
-    /// search must beat).
-    Fixed(NetworkArch),
+    /// No search: this network trained with the whole budget (the control every search must
+    /// beat), from scratch, or from the weights of an outside network it was adapted from
+    /// (`fixed --from`: fine-tuning, transfer without search).
+    Fixed(NetworkArch, Option<Origin>),
 }
 
 /// A finished search: its trials and its final phase.
@@ -200,6 +201,7 @@ pub fn search(
     observe: &mut dyn FnMut(SearchEvent),
 ) -> Result<SearchOutcome, SearchError> {
     let started = Instant::now();
+    let mut origin = None;
     let (run, winner, start) = match searcher {
         Searcher::Strategy {
             make,
@@ -230,7 +232,8 @@ pub fn search(
             });
             (run, winner, start)
         }
-        Searcher::Fixed(arch) => {
+        Searcher::Fixed(arch, from) => {
+            origin = from;
             if let Stop::Trials(_) = budget.total {
                 return Err(SearchError::invalid(
                     "trials",
@@ -241,7 +244,11 @@ pub fn search(
                 records: Vec::new(),
                 stopped: "no search (fixed)".into(),
             };
-            (run, Some((arch, None, None)), FinalStart::Scratch)
+            let start = match origin {
+                Some(_) => FinalStart::Weights,
+                None => FinalStart::Scratch,
+            };
+            (run, Some((arch, None, None)), start)
         }
     };
     let mut outcome = SearchOutcome {
@@ -296,6 +303,7 @@ pub fn search(
         start,
         span,
         images,
+        origin.as_ref(),
         &mut |done, of| {
             let part = (done as f64 / of.max(1) as f64).min(1.0);
             let spent = Spent {

@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use crate::error::SearchError;
 use crate::output::{STUDY_DB, Start, TRIALS_FILE, remove_unused_output, start_of, write_json};
+use crate::preadapt::Adapted;
 use crate::search::{SearchEvent, Searcher, check_final_budget, horizon_flops, run, search};
 use crate::settings::{Settings, StrategyName};
 use crate::setup::{Delivered, Setup, Split, StartNetwork};
@@ -50,6 +51,11 @@ pub enum SessionEvent<'a> {
     TableTrial(&'a Trial<Cell, EdgeChange>),
     /// The search ended without a final phase, for this reason.
     NoFinal(&'a str),
+    /// An earlier search's networks were adapted to this data (`--from`).
+    Adapted {
+        from: &'a Path,
+        networks: &'a [Adapted],
+    },
 }
 
 /// What a finished session delivered.
@@ -98,6 +104,11 @@ impl Session {
         s.budget()?;
         let trials = matches!(s.budget, crate::settings::BudgetSetting::Trials(_));
         if let Some(table) = &s.table {
+            if s.from.is_some() {
+                return Err(SearchError::Refused(
+                    "--from starts from trained networks; a table search trains none".into(),
+                ));
+            }
             if !trials {
                 return Err(SearchError::Refused(
                     "a table search counts trials: give --trials N".into(),
@@ -112,10 +123,35 @@ impl Session {
             }
             return Ok(());
         }
-        if s.strategy == StrategyName::Fixed {
-            if s.network.is_none() {
+        if let Some(from) = &s.from {
+            if !matches!(s.strategy, StrategyName::Fixed | StrategyName::Adjacent) {
                 return Err(SearchError::Refused(format!(
-                    "--strategy fixed needs --arch CELL (the network to train with the whole budget), e.g. --arch \"{}\"",
+                    "--from starts `adjacent` (its starts) or `fixed` (fine-tuning); --strategy {} takes no trained starts",
+                    s.strategy.name()
+                )));
+            }
+            if s.strategy == StrategyName::Fixed && s.network.is_some() {
+                return Err(SearchError::Refused(
+                    "--strategy fixed --from trains the earlier search's delivered model: give --arch or --from, not both".into(),
+                ));
+            }
+            let same = from
+                .dir
+                .canonicalize()
+                .ok()
+                .zip(s.out.canonicalize().ok())
+                .is_some_and(|(a, b)| a == b);
+            if same {
+                return Err(SearchError::Refused(format!(
+                    "--out must differ from --from {}: nothing of the earlier search is ever written",
+                    from.dir.display()
+                )));
+            }
+        }
+        if s.strategy == StrategyName::Fixed {
+            if s.network.is_none() && s.from.is_none() {
+                return Err(SearchError::Refused(format!(
+                    "--strategy fixed needs --arch CELL (the network to train with the whole budget), e.g. --arch \"{}\", or --from DIR",
                     adjacent_core::cell::DEFAULT_CELL
                 )));
             }
@@ -228,6 +264,13 @@ impl Session {
             observe,
         )?;
         let devices = Devices::new(self.device.clone());
+        if let Some(from) = &self.settings.from {
+            setup.adapt_from(from, &devices)?;
+            observe(SessionEvent::Adapted {
+                from: &from.dir,
+                networks: &setup.adapted,
+            });
+        }
         let budget = self.settings.budget()?;
         let mut settings = self.settings.clone();
         if settings.strategy == StrategyName::Adjacent {
@@ -249,6 +292,10 @@ impl Session {
                 let (database, info, recorded) = self.open_study(&settings, start)?;
                 let make = strategy_maker(&setup, &recorded, &budget)?;
                 setup.weights = weight_store(&database, &info, weights_dir, None)?;
+                // The adapted networks where the study's workers look for them (the same hash).
+                for a in &setup.adapted {
+                    setup.weights.put(&a.net, &a.arch)?;
+                }
                 (Some(DbStorage::new(database, &info)), make)
             }
         };
@@ -270,8 +317,17 @@ impl Session {
                 worker: &worker,
                 lease: settings.study.lease()?,
             },
-            (_, _, Some(arch)) => Searcher::Fixed(arch.clone()),
-            _ => return Err(SearchError::Refused("--strategy fixed needs --arch".into())),
+            (_, _, Some(arch)) => Searcher::Fixed(arch.clone(), None),
+            // `fixed --from`: the earlier search's delivered model, adapted, fine-tuned.
+            (_, _, None) if !setup.adapted.is_empty() => {
+                let a = &setup.adapted[0];
+                Searcher::Fixed(a.arch.clone(), Some(a.origin.clone()))
+            }
+            _ => {
+                return Err(SearchError::Refused(
+                    "--strategy fixed needs --arch (or --from)".into(),
+                ));
+            }
         };
         let started = Instant::now();
         let mut trials_file = TrialsFile::open(&trials_path)?;
@@ -386,7 +442,8 @@ fn setup(
         seed: settings.seed,
     };
     let loading = Instant::now();
-    let data = adjacent_data::load(&settings.data.source, settings.data.on_bad_image)?;
+    let data = adjacent_data::load(&settings.data.source, settings.data.on_bad_image)?
+        .maybe_with_classes(settings.data.classes.as_deref())?;
     observe(SessionEvent::DataLoaded {
         data: &data,
         seconds: loading.elapsed().as_secs_f64(),
@@ -605,12 +662,16 @@ fn run_trained_worker(
         )));
     }
     let weights = weight_store(&database, info, out.join("weights"), Some(cache.clone()))?;
-    let setup = setup(settings, weights, &mut |event| {
+    let mut setup = setup(settings, weights, &mut |event| {
         if let SessionEvent::DataLoaded { data, seconds } = event {
             observe(WorkerEvent::DataLoaded { data, seconds });
         }
     })?;
     let devices = Devices::new(device);
+    // The same adapted starts as the study's first process (its strategy replays them).
+    if let Some(from) = &settings.from {
+        setup.adapt_from(from, &devices)?;
+    }
     let evaluator = setup.evaluator(&devices);
     let budget = settings.budget()?;
     let Some(make) = strategy_maker(&setup, settings, &budget)? else {

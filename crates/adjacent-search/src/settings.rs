@@ -119,6 +119,9 @@ pub struct DataSettings {
     pub subset: Option<usize>,
     /// Validation images held out of the training set: a count, or a fraction below 1.
     pub valid: f64,
+    /// Only these classes of the data set (`--classes`), relabelled in the order listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<String>,
 }
 
 /// The network given by `--arch`: one cell for every cell of the skeleton.
@@ -261,6 +264,21 @@ pub struct Settings {
     pub config: SearchConfig,
     /// The compute `adjacent` plans its probes within (measured for a time budget, so kept).
     pub horizon: Option<u64>,
+    /// The earlier search whose networks this one starts from (pre-adaptation), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<FromSettings>,
+}
+
+/// Where a pre-adapted search's starts come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FromSettings {
+    /// The earlier search's output folder (absolute): its delivered model (best/) and its trials'
+    /// networks (weights/).
+    pub dir: PathBuf,
+    /// How many of its other networks (the best by validation accuracy, then by training loss)
+    /// start beside its delivered model.
+    pub others: usize,
 }
 
 impl Settings {
@@ -469,6 +487,7 @@ mod legacy {
                     on_bad_image: args.data.on_bad_image,
                     subset: args.subset,
                     valid: args.valid,
+                    classes: None,
                 },
                 network: args.arch.map(|arch| NetworkSettings {
                     arch,
@@ -489,6 +508,7 @@ mod legacy {
                 out: args.out,
                 config: self.config,
                 horizon: self.horizon,
+                from: None,
             })
         }
     }
@@ -508,6 +528,7 @@ mod tests {
                 on_bad_image: BadImagePolicy::Fail,
                 subset: Some(600),
                 valid: 150.0,
+                classes: None,
             },
             network: None,
             budget: BudgetSetting::Flops(30_000_000_000),
@@ -515,6 +536,7 @@ mod tests {
             table: None,
             out: "/runs/a".into(),
             config: SearchConfig::default(),
+            from: None,
             horizon: Some(30_000_000_000),
         }
     }

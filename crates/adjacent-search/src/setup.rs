@@ -16,7 +16,9 @@ use adjacent_core::study::MakeStrategy;
 use crate::config::SearchConfig;
 use crate::error::SearchError;
 use crate::evaluator::{SearchData, TrainingEvaluator};
+use crate::preadapt::Adapted;
 use crate::search::SearchOutcome;
+use crate::settings::FromSettings;
 use adjacent_data::{Dataset, Normalization};
 use adjacent_nn::checkpoint::{self, ModelCard};
 use adjacent_nn::net::Network;
@@ -53,6 +55,8 @@ pub struct Setup {
     /// Where trained networks are kept: a folder, or the study's database.
     pub weights: Box<dyn WeightStore>,
     pub seed: u64,
+    /// An earlier search's networks adapted to this data (`--from`): starts, or `fixed`'s network.
+    pub adapted: Vec<Adapted>,
 }
 
 impl Setup {
@@ -105,7 +109,26 @@ impl Setup {
             start,
             weights,
             seed: split.seed,
+            adapted: Vec::new(),
         })
+    }
+
+    /// Adapts the earlier search's networks of `from` to this data, kept in this search's store
+    /// (the same networks each time: a resumed search or another worker replays them).
+    pub fn adapt_from(
+        &mut self,
+        from: &FromSettings,
+        devices: &Devices,
+    ) -> Result<(), SearchError> {
+        self.adapted = crate::preadapt::adapt_from(
+            &from.dir,
+            from.others,
+            &crate::preadapt::task_of(&self.search_data),
+            self.weights.as_ref(),
+            devices,
+            self.seed,
+        )?;
+        Ok(())
     }
 
     /// The evaluator that trains this search's trials on `devices`.
@@ -174,6 +197,11 @@ impl Setup {
                     _ => None,
                 },
                 train_images: self.search_data.train.len() as u64,
+                adapted: self
+                    .adapted
+                    .iter()
+                    .map(|a| (a.arch.clone(), a.origin.clone()))
+                    .collect(),
             }),
         };
         if kind == StrategyKind::Adjacent && context.growth.is_none() {
@@ -254,6 +282,12 @@ impl Setup {
             width: train.width,
             normalization: self.search_data.norm.clone(),
             class_names: train.class_names.clone(),
+            // The old tasks of the adapted start the delivered network descends from.
+            old_tasks: self
+                .adapted
+                .iter()
+                .find(|a| a.arch.heads == delivered.arch.heads)
+                .map_or_else(Vec::new, |a| a.card.old_tasks.clone()),
         };
         std::fs::create_dir_all(dir).map_err(SearchError::io(dir))?;
         Ok(checkpoint::save(dir, &delivered.model, &card)?)

@@ -39,6 +39,7 @@ fn settings(out: &Path, strategy: StrategyName, budget: BudgetSetting) -> Settin
             on_bad_image: BadImagePolicy::Fail,
             subset: Some(600),
             valid: 150.0,
+            classes: None,
         },
         network: None,
         budget,
@@ -47,6 +48,7 @@ fn settings(out: &Path, strategy: StrategyName, budget: BudgetSetting) -> Settin
         out: out.to_path_buf(),
         config: toml::from_str::<SearchConfig>(TINY).unwrap(),
         horizon: None,
+        from: None,
     }
 }
 

@@ -16,6 +16,10 @@ pub struct DataArgs {
     /// What to do with an image that fails to decode.
     #[arg(long, value_enum, default_value = "fail")]
     pub on_bad_image: BadImage,
+    /// Only these classes, relabelled in the order listed: names, indices or ranges of indices,
+    /// separated by commas (`0-4`, `airplane,automobile,ship,truck`).
+    #[arg(long, value_name = "LIST")]
+    pub classes: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,7 +39,8 @@ impl DataArgs {
     /// Loads the data set, saying what was loaded.
     pub fn load(&self) -> Result<Dataset> {
         let started = Instant::now();
-        let data = adjacent_data::load(&self.data, self.policy())?;
+        let data = adjacent_data::load(&self.data, self.policy())?
+            .maybe_with_classes(self.classes.as_deref())?;
         print_loaded(&data, started.elapsed().as_secs_f64());
         Ok(data)
     }

@@ -12,8 +12,8 @@ use adjacent_search::final_phase::FinalStart;
 use adjacent_search::search::SearchEvent;
 use adjacent_search::session::{Finished, SessionEvent};
 use adjacent_search::settings::{
-    BudgetSetting, DataSettings, NetworkSettings, SETTINGS_VERSION, Settings, StrategyName,
-    StudyOptions, TableSettings,
+    BudgetSetting, DataSettings, FromSettings, NetworkSettings, SETTINGS_VERSION, Settings,
+    StrategyName, StudyOptions, TableSettings,
 };
 use adjacent_search::summary::Summary;
 use adjacent_search::{Session, table::TableSummary};
@@ -97,6 +97,15 @@ pub struct SearchArgs {
     /// Milliseconds each table lookup takes (to stand in for training when trying workers).
     #[arg(long, default_value_t = 0)]
     pub delay_ms: u64,
+    /// Start from an earlier search (its output folder, only read): its delivered model and its
+    /// best few other networks, adapted to this data (a new head for other classes, the stem for
+    /// other input channels), are `adjacent`'s starts beside its own; `fixed` fine-tunes the
+    /// delivered model (transfer without search).
+    #[arg(long, value_name = "OLD")]
+    pub from: Option<PathBuf>,
+    /// How many of the earlier search's other networks start beside its delivered model.
+    #[arg(long, default_value_t = 2, requires = "from")]
+    pub from_networks: usize,
     /// Also export the delivered model beside best/: best.onnx, or best-pytorch/ (model.py and
     /// weights.safetensors). May be given twice.
     #[arg(long, value_enum, value_name = "FORMAT")]
@@ -199,6 +208,7 @@ fn settings(args: &SearchArgs) -> Result<Settings> {
             on_bad_image: args.data.policy(),
             subset: args.subset,
             valid: args.valid,
+            classes: args.data.classes.clone(),
         },
         network: args.arch.as_ref().map(|arch| NetworkSettings {
             arch: arch.clone(),
@@ -215,6 +225,13 @@ fn settings(args: &SearchArgs) -> Result<Settings> {
         out: absolute(&args.out)?,
         config,
         horizon: None,
+        from: match &args.from {
+            Some(dir) => Some(FromSettings {
+                dir: absolute(dir)?,
+                others: args.from_networks,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -292,6 +309,27 @@ impl<'a> Progress<'a> {
             SessionEvent::NoFinal(reason) => {
                 self.bar.suspend(|| eprintln!("no final phase: {reason}"))
             }
+            SessionEvent::Adapted { from, networks } => self.bar.suspend(|| {
+                eprintln!(
+                    "from {}: {} networks adapted to this data",
+                    from.display(),
+                    networks.len()
+                );
+                for a in networks {
+                    let head = match a.arch.heads.len() == a.card.old_tasks.len()
+                        && !a.arch.heads.is_empty()
+                    {
+                        true => "a new head (the old one kept)",
+                        false => "its head",
+                    };
+                    eprintln!(
+                        "  {}: C={} {} params, {head}",
+                        a.origin.from,
+                        a.arch.channels,
+                        a.arch.params()
+                    );
+                }
+            }),
         }
     }
 
@@ -303,7 +341,10 @@ impl<'a> Progress<'a> {
                         true => format!("child of {p}: {m}"),
                         false => format!("mutant of {p}: {m}"),
                     },
-                    _ => "new network".into(),
+                    _ => match &trial.origin {
+                        Some(o) => format!("adapted from {}", o.from),
+                        None => "new network".into(),
+                    },
                 };
                 self.bar.set_message(format!(
                     "trial {}: {what} ({} images); {} done, best {}",
@@ -344,7 +385,8 @@ impl<'a> Progress<'a> {
                     (Some(t), FinalStart::Scratch) => {
                         format!("trial {t}'s architecture, from scratch")
                     }
-                    (None, _) => "the network, from scratch".into(),
+                    (None, FinalStart::Weights) => "the adapted network, fine-tuned".into(),
+                    (None, FinalStart::Scratch) => "the network, from scratch".into(),
                 };
                 let epochs = images as f64 / self.train_images.max(1) as f64;
                 self.bar.suspend(|| {

@@ -9,6 +9,7 @@ use adjacent_core::network::NetworkArch;
 use adjacent_core::schedule::Schedule;
 use adjacent_core::spaces::nb201::Cell;
 use adjacent_data::{Dataset, ImageSet, Normalization};
+use adjacent_nn::adapt::{Task, adapt, normalization_for};
 use adjacent_nn::checkpoint::{self, ModelCard};
 use adjacent_nn::net::Network;
 use adjacent_nn::train::{self, Devices, EpochReport, Event, RunEnd, TrainConfig};
@@ -271,7 +272,44 @@ fn start_model(
     match (&args.from, cell) {
         (Some(from), _) => {
             let (model, card) = checkpoint::load(from, &devices.train)?;
-            check_input(from, &card, train_set, &data.source)?;
+            if card.arch.input_channels == train_set.channels
+                && card.class_names == train_set.class_names
+            {
+                // The same task: training goes on (the network pools globally, so another image
+                // size fits).
+                let card = ModelCard {
+                    height: train_set.height,
+                    width: train_set.width,
+                    ..card
+                };
+                return Ok((model, card));
+            }
+            // Another task: the stem and the head adapted, the old head kept (pre-adaptation).
+            let task = Task {
+                input_channels: train_set.channels,
+                height: train_set.height,
+                width: train_set.width,
+                class_names: train_set.class_names.clone(),
+                normalization: Normalization::of(train_set),
+            };
+            let (model, card) = adapt(
+                &model,
+                &card,
+                &task,
+                &from.display().to_string(),
+                &devices.train,
+            )
+            .with_context(|| format!("cannot adapt {} to {}", from.display(), data.source))?;
+            eprintln!(
+                "adapted {} to {} ({} classes{})",
+                from.display(),
+                data.source,
+                card.class_names.len(),
+                match card.arch.heads.len() {
+                    0 => String::new(),
+                    _ => ", a new head; the old one kept as `old`".into(),
+                }
+            );
             Ok((model, card))
         }
         (None, Some(cell)) => {
@@ -289,6 +327,7 @@ fn start_model(
                 width: train_set.width,
                 normalization: Normalization::of(train_set),
                 class_names: train_set.class_names.clone(),
+                old_tasks: Vec::new(),
             };
             Ok((Network::new(&arch, &devices.train), card))
         }
@@ -436,21 +475,67 @@ pub struct EvalArgs {
     pub batch: usize,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Score with an earlier task's head of an adapted model: `old` (the task it was adapted
+    /// from), `old-2` (the one before), ...; on that task's data (and `--classes`), so that what
+    /// the adaptation forgot is a number.
+    #[arg(long, value_name = "NAME")]
+    pub head: Option<String>,
 }
 
 pub fn run_eval(args: EvalArgs) -> Result<()> {
     let devices = Devices::new(adjacent_nn::device(&args.device)?);
     let (model, card) = checkpoint::load(&args.model, &devices.plain)?;
+    let (model, card) = match args.head.as_deref() {
+        None | Some("new") => (model, card),
+        Some(name) => {
+            let index = card
+                .head_index(name)
+                .with_context(|| format!("{}", args.model.display()))?;
+            let old = card.old_tasks[index].clone();
+            let mut arch = card.arch.clone();
+            arch.classes = arch.heads[index];
+            arch.heads.clear();
+            let card = ModelCard {
+                arch,
+                height: old.height,
+                width: old.width,
+                normalization: old.normalization,
+                class_names: old.class_names,
+                old_tasks: Vec::new(),
+            };
+            (model.with_head(index), card)
+        }
+    };
     let data = args.data.load()?;
-    let test = &data.test;
-    check_input(&args.model, &card, test, &data.source)?;
-    let acc = train::evaluate(
-        &model,
-        test,
-        &card.normalization,
-        args.batch.max(1),
-        &devices,
+    // An old task's images in the channels the adapted stem takes (grey repeated for colour,
+    // colour averaged for grey); the network pools globally, so their size may differ.
+    let test = match (data.test.channels, card.arch.input_channels) {
+        (1, 3) => data.test.clone().to_rgb(),
+        (3, 1) => data.test.clone().to_grey(),
+        _ => data.test.clone(),
+    };
+    match args.head.as_deref() {
+        Some(name) if name != "new" => {
+            if test.class_names != card.class_names {
+                bail!(
+                    "head {name:?} of {} scores the classes {}, but {} has {} (use --classes to pick them)",
+                    args.model.display(),
+                    card.class_names.join(", "),
+                    data.source,
+                    test.class_names.join(", ")
+                );
+            }
+        }
+        _ => check_input(&args.model, &card, &test, &data.source)?,
+    }
+    let norm = normalization_for(&card.normalization, test.channels);
+    let acc = train::evaluate(&model, &test, &norm, args.batch.max(1), &devices);
+    println!(
+        "test accuracy {acc:.2}% ({} test images{})",
+        test.len(),
+        args.head
+            .as_ref()
+            .map_or(String::new(), |h| format!(", head {h}"))
     );
-    println!("test accuracy {acc:.2}% ({} test images)", test.len());
     Ok(())
 }

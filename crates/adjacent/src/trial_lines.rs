@@ -15,6 +15,7 @@ pub fn print_trial(record: &TrialOf<GrownSpace>) {
         match (record.parent, record.inherit) {
             (Some(p), true) => format!("<- {p}"),
             (Some(p), false) => format!("~ {p}"),
+            _ if record.origin.is_some() => "adapted".into(),
             _ => "new".into(),
         },
         match (record.state, o.valid_acc, o.score_loss) {

@@ -10,42 +10,13 @@ mod server;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
 
 use adjacent_core::space::SearchSpace;
 use adjacent_core::spaces::nb201::{Cell, Nb201Space};
-use common::{TABLE, adjacent, fails, records, summary};
+use common::{TABLE, adjacent, check, fails, records, spawn, stored, succeeded, summary, wait_for};
 use serde_json::Value;
 use server::{postgres, unique};
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_adjacent"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts")
-}
-
-fn succeeded(child: Child) -> Output {
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn check(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// The two searches recorded the same trials: id, network and validation accuracy.
 fn assert_same_trials(a: &Path, b: &Path) {
@@ -113,32 +84,6 @@ fn check_study(trials: &[Value], budget: usize) -> HashMap<String, usize> {
             .or_insert(0) += 1;
     }
     by_worker
-}
-
-/// Waits until `done` holds (or panics after a minute).
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The trials of the study in `db` (SQLite), or none while it is not there yet.
-fn stored(db: &Path) -> Vec<adjacent_store::Row> {
-    if !db.exists() {
-        return Vec::new();
-    }
-    let Ok(mut backend) = adjacent_store::open(&db.display().to_string()) else {
-        return Vec::new();
-    };
-    match backend.studies() {
-        Ok(studies) if !studies.is_empty() => backend.trials(studies[0].id).unwrap_or_default(),
-        _ => Vec::new(),
-    }
 }
 
 #[test]

@@ -134,6 +134,7 @@ impl SearchSpace for GrownSpace {
             stages,
             input_channels: self.input_channels,
             classes: self.classes,
+            heads: Vec::new(),
         }
     }
 

@@ -29,7 +29,7 @@ use rand::RngExt;
 use crate::error::CoreError;
 use crate::space::{ProposalOf, SearchSpace, TrialOf};
 use crate::strategy::{SeenKeys, Strategy, sample_unseen, step_rng};
-use crate::trial::{Mutation, Proposal, TrialId, TrialState};
+use crate::trial::{Mutation, Origin, Proposal, TrialId, TrialState};
 
 /// What decides between the probes of a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -180,6 +180,10 @@ pub struct GrowthPlan<G> {
     pub seconds: Option<f64>,
     /// Images of one epoch of the training set, which the planned sizes are counted in.
     pub train_images: u64,
+    /// Networks of earlier studies adapted to this data (pre-adaptation): starts that begin from
+    /// their weights, probed beside the start network at equal compute, as they are (a start too
+    /// narrow for the plan grows to it from its weights, as the main line does).
+    pub adapted: Vec<(G, Origin)>,
 }
 
 /// Where the plan stands.
@@ -253,8 +257,8 @@ impl<S: SearchSpace> GrowingSearch<S> {
             });
         }
         let share = plan.search as f64 / plan.horizon as f64;
-        let probes = config.probe
-            * ((1 + config.random_starts) + config.decisions * (1 + config.children)) as f64;
+        let starts = 1 + config.random_starts + plan.adapted.len();
+        let probes = config.probe * (starts + config.decisions * (1 + config.children)) as f64;
         if probes > share + 1e-12 {
             return Err(CoreError::InvalidSetting {
                 field: "probe".into(),
@@ -267,6 +271,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
                 ),
             });
         }
+        let adapted_probes = config.probe * plan.adapted.len() as f64;
         let main = match config.decisions {
             0 => 0.0,
             d => (share - probes) / d as f64,
@@ -277,7 +282,8 @@ impl<S: SearchSpace> GrowingSearch<S> {
             config,
             plan,
             main,
-            lineage: 1.0 - config.waste(),
+            // The adapted starts' probes are spent like the random starts'.
+            lineage: 1.0 - config.waste() - adapted_probes,
             stage: Stage::Start,
             head: None,
             committed: 0.0,
@@ -390,9 +396,14 @@ impl<S: SearchSpace> GrowingSearch<S> {
                         }
                     }
                 }
-                for g in fresh {
-                    let images = self.images(space, &g, probe, score);
-                    let p = self.probe(Proposal::fresh(g), images, span, score);
+                let adapted = self.plan.adapted.clone().into_iter();
+                let starts = fresh
+                    .into_iter()
+                    .map(Proposal::fresh)
+                    .chain(adapted.map(|(g, origin)| Proposal::adapted(g, origin)));
+                for p in starts {
+                    let images = self.images(space, &p.genotype, probe, score);
+                    let p = self.probe(p, images, span, score);
                     self.queue.push_back(p);
                     self.committed += probe;
                 }
@@ -708,6 +719,7 @@ mod tests {
             search: horizon * 3 / 10,
             seconds: None,
             train_images: 54_000,
+            adapted: Vec::new(),
         }
     }
 
