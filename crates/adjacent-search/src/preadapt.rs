@@ -4,7 +4,7 @@
 //! study's store, and become starts like any other, each recording where it came from. OLD is
 //! only ever read.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
@@ -19,6 +19,8 @@ use adjacent_nn::weights::{FolderStore, WeightStore};
 use crate::error::SearchError;
 use crate::evaluator::SearchData;
 use crate::page::read_trials;
+use crate::settings::Settings;
+use crate::shared_weights::DatabaseWeights;
 use crate::summary::SUMMARY_FILE;
 
 /// A network of an earlier search adapted to this one's data: the start it makes, where it came
@@ -42,12 +44,98 @@ pub fn task_of(data: &SearchData) -> Task {
     }
 }
 
-/// The delivered model of the search in `old` and up to `others` of its other networks (complete
-/// trials with a kept network, the best validation accuracy first, then the lowest training loss;
-/// each network once), adapted to `task` and put into `store`. The new heads are drawn from
-/// `seed`, so that a resumed search adapts to the same weights.
+/// An earlier search to start from: where its delivered model is, its trials, and where their
+/// networks are kept. Only ever read.
+pub struct Earlier {
+    /// How messages and origins name it: its folder, or `study NAME`.
+    pub name: String,
+    best: PathBuf,
+    trials: Vec<Trial<NetworkArch, Morphism>>,
+    store: Option<Box<dyn WeightStore>>,
+}
+
+impl Earlier {
+    /// The search whose output folder is `dir`.
+    pub fn folder(dir: &Path) -> Result<Earlier, SearchError> {
+        let refuse =
+            |reason: String| SearchError::invalid("--from", format!("{}: {reason}", dir.display()));
+        if !dir.is_dir() {
+            return Err(refuse("no such folder".into()));
+        }
+        if !dir.join(SUMMARY_FILE).is_file() {
+            return Err(refuse(format!(
+                "not the output folder of a finished search (no {SUMMARY_FILE})"
+            )));
+        }
+        let weights = dir.join("weights");
+        Ok(Earlier {
+            name: dir.display().to_string(),
+            best: dir.join("best"),
+            trials: read_trials(dir, 0)?,
+            // Only a folder that exists: the store would create a missing one.
+            store: match weights.is_dir() {
+                true => Some(Box::new(FolderStore::new(&weights)?)),
+                false => None,
+            },
+        })
+    }
+
+    /// The study `name` in the storage at `url`: its trials and networks there, its delivered
+    /// model in its output folder.
+    pub fn study(url: &str, name: &str) -> Result<Earlier, SearchError> {
+        let mut database = adjacent_store::open(url)?;
+        let info = adjacent_store::find_study(&mut database, name)?;
+        let settings = Settings::read(&info.spec.settings, name)?;
+        if settings.table.is_some() {
+            return Err(SearchError::invalid(
+                "--from-study",
+                format!("study {name:?} looked its networks up in a table: it trained none"),
+            ));
+        }
+        let trials = database
+            .trials(info.id)?
+            .into_iter()
+            .map(|row| {
+                serde_json::from_str(&row.record).map_err(|e| {
+                    SearchError::invalid(
+                        "--from-study",
+                        format!("study {name:?}: trial {}'s record: {e}", row.id),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let store: Option<Box<dyn WeightStore>> = match database.shares_machines() {
+            true => {
+                let cache = std::env::temp_dir().join(format!(
+                    "adjacent-from-{}-{}",
+                    info.id,
+                    std::process::id()
+                ));
+                Some(Box::new(DatabaseWeights::new(cache, database, info.id)?))
+            }
+            false => {
+                let weights = settings.out.join("weights");
+                match weights.is_dir() {
+                    true => Some(Box::new(FolderStore::new(&weights)?)),
+                    false => None,
+                }
+            }
+        };
+        Ok(Earlier {
+            name: format!("study {name}"),
+            best: settings.out.join("best"),
+            trials,
+            store,
+        })
+    }
+}
+
+/// The delivered model of the `earlier` search and up to `others` of its other networks
+/// (complete trials with a kept network, the best validation accuracy first, then the lowest
+/// training loss; each network once), adapted to `task` and put into `store`. The new heads are
+/// drawn from `seed`, so that a resumed search adapts to the same weights.
 pub fn adapt_from(
-    old: &Path,
+    earlier: &Earlier,
     others: usize,
     task: &Task,
     store: &dyn WeightStore,
@@ -55,70 +143,58 @@ pub fn adapt_from(
     seed: u64,
 ) -> Result<Vec<Adapted>, SearchError> {
     let refuse =
-        |reason: String| SearchError::invalid("--from", format!("{}: {reason}", old.display()));
-    if !old.is_dir() {
-        return Err(refuse("no such folder".into()));
-    }
-    if !old.join(SUMMARY_FILE).is_file() {
+        |reason: String| SearchError::invalid("--from", format!("{}: {reason}", earlier.name));
+    let best = &earlier.best;
+    if !best.join(checkpoint::ARCH_FILE).is_file() {
         return Err(refuse(format!(
-            "not the output folder of a finished search (no {SUMMARY_FILE})"
+            "its search delivered no model (no {}): there is nothing to start from",
+            best.join(checkpoint::ARCH_FILE).display()
         )));
     }
-    let best = old.join("best");
-    if !best.join(checkpoint::ARCH_FILE).is_file() {
-        return Err(refuse(
-            "its search delivered no model (no best/arch.json): there is nothing to start from"
-                .into(),
-        ));
-    }
-    let (model, card) = checkpoint::load(&best, &devices.train)?;
+    let (model, card) = checkpoint::load(best, &devices.train)?;
     let mut picked: Vec<(Network, ModelCard, String)> =
         vec![(model, card.clone(), format!("{}", best.display()))];
-    if others > 0 {
-        let trials: Vec<Trial<NetworkArch, Morphism>> = read_trials(old, 1)?;
-        let mut kept: Vec<&Trial<NetworkArch, Morphism>> = trials
-            .iter()
-            .filter(|t| t.state == TrialState::Complete && t.outcome.weights.is_some())
-            .collect();
-        kept.sort_by(|a, b| {
-            let acc = |t: &Trial<_, _>| t.outcome.valid_acc.unwrap_or(f64::NEG_INFINITY);
-            let loss = |t: &Trial<_, _>| t.outcome.tail_loss.unwrap_or(f64::INFINITY);
-            acc(b).total_cmp(&acc(a)).then(loss(a).total_cmp(&loss(b)))
-        });
-        let mut seen: Vec<WeightsHash> = Vec::new();
-        let weights_dir = old.join("weights");
-        for trial in kept {
-            if picked.len() > others {
-                break;
-            }
-            let hash = trial.outcome.weights.expect("filtered");
-            if seen.contains(&hash) {
-                continue;
-            }
-            seen.push(hash);
-            if !weights_dir.is_dir() {
-                return Err(refuse(format!(
-                    "trial {} names network {hash}, but there is no weights/ folder",
-                    trial.id
-                )));
-            }
-            // The folder exists, so the store creates nothing in it.
-            let (net, arch) = FolderStore::new(&weights_dir)?
-                .get(&hash, &devices.train)
-                .map_err(|e| refuse(format!("trial {}'s network {hash}: {e}", trial.id)))?;
-            // A trial's network keeps the heads of the old tasks it was adapted from, if any.
-            let old_tasks = match arch.heads.len() == card.old_tasks.len() {
-                true => card.old_tasks.clone(),
-                false if arch.heads.is_empty() => Vec::new(),
-                false => continue,
-            };
-            let card = ModelCard {
-                arch,
-                old_tasks,
-                ..card.clone()
-            };
-            picked.push((net, card, format!("{} trial {}", old.display(), trial.id)));
+    let mut kept: Vec<&Trial<NetworkArch, Morphism>> = earlier
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete && t.outcome.weights.is_some())
+        .collect();
+    kept.sort_by(|a, b| {
+        let acc = |t: &Trial<_, _>| t.outcome.valid_acc.unwrap_or(f64::NEG_INFINITY);
+        let loss = |t: &Trial<_, _>| t.outcome.tail_loss.unwrap_or(f64::INFINITY);
+        acc(b).total_cmp(&acc(a)).then(loss(a).total_cmp(&loss(b)))
+    });
+    let mut seen: Vec<WeightsHash> = Vec::new();
+    for trial in kept {
+        if picked.len() > others {
+            break;
         }
+        let hash = trial.outcome.weights.expect("filtered");
+        if seen.contains(&hash) {
+            continue;
+        }
+        seen.push(hash);
+        let Some(from_store) = &earlier.store else {
+            return Err(refuse(format!(
+                "trial {} names network {hash}, but there is no weights/ folder",
+                trial.id
+            )));
+        };
+        let (net, arch) = from_store
+            .get(&hash, &devices.train)
+            .map_err(|e| refuse(format!("trial {}'s network {hash}: {e}", trial.id)))?;
+        // A trial's network keeps the heads of the old tasks it was adapted from, if any.
+        let old_tasks = match arch.heads.len() == card.old_tasks.len() {
+            true => card.old_tasks.clone(),
+            false if arch.heads.is_empty() => Vec::new(),
+            false => continue,
+        };
+        let card = ModelCard {
+            arch,
+            old_tasks,
+            ..card.clone()
+        };
+        picked.push((net, card, format!("{} trial {}", earlier.name, trial.id)));
     }
     let mut adapted = Vec::with_capacity(picked.len());
     for (i, (net, card, from)) in picked.into_iter().enumerate() {

@@ -53,7 +53,7 @@ pub enum SessionEvent<'a> {
     NoFinal(&'a str),
     /// An earlier search's networks were adapted to this data (`--from`).
     Adapted {
-        from: &'a Path,
+        from: String,
         networks: &'a [Adapted],
     },
 }
@@ -135,17 +135,30 @@ impl Session {
                     "--strategy fixed --from trains the earlier search's delivered model: give --arch or --from, not both".into(),
                 ));
             }
-            let same = from
-                .dir
-                .canonicalize()
-                .ok()
-                .zip(s.out.canonicalize().ok())
-                .is_some_and(|(a, b)| a == b);
-            if same {
+            let same = |dir: &Path| {
+                dir.canonicalize()
+                    .ok()
+                    .zip(s.out.canonicalize().ok())
+                    .is_some_and(|(a, b)| a == b)
+            };
+            if let Some(dir) = from.dir.as_deref().filter(|d| same(d)) {
                 return Err(SearchError::Refused(format!(
                     "--out must differ from --from {}: nothing of the earlier search is ever written",
-                    from.dir.display()
+                    dir.display()
                 )));
+            }
+            if let Some(name) = &from.study {
+                if self.storage.is_none() {
+                    return Err(SearchError::Refused(
+                        "--from-study names a study of this search's storage: give --storage too"
+                            .into(),
+                    ));
+                }
+                if name == &s.study.name {
+                    return Err(SearchError::Refused(format!(
+                        "--from-study {name:?} is this search's own study; name this one with --study"
+                    )));
+                }
             }
         }
         if s.strategy == StrategyName::Fixed {
@@ -265,9 +278,9 @@ impl Session {
         )?;
         let devices = Devices::new(self.device.clone());
         if let Some(from) = &self.settings.from {
-            setup.adapt_from(from, &devices)?;
+            setup.adapt_from(from, self.storage.as_deref(), &devices)?;
             observe(SessionEvent::Adapted {
-                from: &from.dir,
+                from: from.name(),
                 networks: &setup.adapted,
             });
         }
@@ -668,9 +681,10 @@ fn run_trained_worker(
         }
     })?;
     let devices = Devices::new(device);
+    let url = database.url().to_string();
     // The same adapted starts as the study's first process (its strategy replays them).
     if let Some(from) = &settings.from {
-        setup.adapt_from(from, &devices)?;
+        setup.adapt_from(from, Some(&url), &devices)?;
     }
     let evaluator = setup.evaluator(&devices);
     let budget = settings.budget()?;

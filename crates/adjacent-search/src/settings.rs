@@ -275,10 +275,25 @@ pub struct Settings {
 pub struct FromSettings {
     /// The earlier search's output folder (absolute): its delivered model (best/) and its trials'
     /// networks (weights/).
-    pub dir: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Or the earlier study of that name in this search's storage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<String>,
     /// How many of its other networks (the best by validation accuracy, then by training loss)
     /// start beside its delivered model.
     pub others: usize,
+}
+
+impl FromSettings {
+    /// The earlier search, as messages name it.
+    pub fn name(&self) -> String {
+        match (&self.dir, &self.study) {
+            (Some(dir), _) => dir.display().to_string(),
+            (None, Some(name)) => format!("study {name}"),
+            (None, None) => "nothing".into(),
+        }
+    }
 }
 
 impl Settings {

@@ -16,7 +16,7 @@ use adjacent_core::study::MakeStrategy;
 use crate::config::SearchConfig;
 use crate::error::SearchError;
 use crate::evaluator::{SearchData, TrainingEvaluator};
-use crate::preadapt::Adapted;
+use crate::preadapt::{Adapted, Earlier};
 use crate::search::SearchOutcome;
 use crate::settings::FromSettings;
 use adjacent_data::{Dataset, Normalization};
@@ -114,14 +114,26 @@ impl Setup {
     }
 
     /// Adapts the earlier search's networks of `from` to this data, kept in this search's store
-    /// (the same networks each time: a resumed search or another worker replays them).
+    /// (the same networks each time: a resumed search or another worker replays them); an
+    /// earlier study is looked up in `storage`, this search's.
     pub fn adapt_from(
         &mut self,
         from: &FromSettings,
+        storage: Option<&str>,
         devices: &Devices,
     ) -> Result<(), SearchError> {
+        let earlier = match (&from.dir, &from.study, storage) {
+            (Some(dir), _, _) => Earlier::folder(dir)?,
+            (None, Some(name), Some(url)) => Earlier::study(url, name)?,
+            _ => {
+                return Err(SearchError::invalid(
+                    "--from-study",
+                    "names a study of this search's storage: give --storage too",
+                ));
+            }
+        };
         self.adapted = crate::preadapt::adapt_from(
-            &from.dir,
+            &earlier,
             from.others,
             &crate::preadapt::task_of(&self.search_data),
             self.weights.as_ref(),

@@ -31,7 +31,7 @@ enum Command {
     /// Compare search strategies on a NAS-Bench-201 table (tabular benchmark: seconds, not GPU hours).
     Bench(bench_cmd::BenchArgs),
     /// Search architectures on real images: children grow from their parents' trained weights.
-    Search(search_cmd::SearchArgs),
+    Search(Box<search_cmd::SearchArgs>),
     /// Join a running study from any machine that reaches its storage, and run its trials.
     Worker(study_cmd::WorkerArgs),
     /// List, show and export the studies in a storage.
@@ -56,7 +56,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench_cmd::run(args),
-        Command::Search(args) => search_cmd::run(args),
+        Command::Search(args) => search_cmd::run(*args),
         Command::Worker(args) => study_cmd::run_worker(args),
         Command::Study(args) => study_cmd::run_study(args),
         Command::Report(args) => report_cmd::run(args),

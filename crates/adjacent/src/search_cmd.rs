@@ -103,8 +103,12 @@ pub struct SearchArgs {
     /// delivered model (transfer without search).
     #[arg(long, value_name = "OLD")]
     pub from: Option<PathBuf>,
+    /// Or start from the earlier study of this name in --storage (its delivered model is read
+    /// from its output folder, its networks from the storage).
+    #[arg(long, value_name = "NAME", conflicts_with = "from")]
+    pub from_study: Option<String>,
     /// How many of the earlier search's other networks start beside its delivered model.
-    #[arg(long, default_value_t = 2, requires = "from")]
+    #[arg(long, default_value_t = 2)]
     pub from_networks: usize,
     /// Also export the delivered model beside best/: best.onnx, or best-pytorch/ (model.py and
     /// weights.safetensors). May be given twice.
@@ -225,12 +229,18 @@ fn settings(args: &SearchArgs) -> Result<Settings> {
         out: absolute(&args.out)?,
         config,
         horizon: None,
-        from: match &args.from {
-            Some(dir) => Some(FromSettings {
-                dir: absolute(dir)?,
+        from: match (&args.from, &args.from_study) {
+            (Some(dir), _) => Some(FromSettings {
+                dir: Some(absolute(dir)?),
+                study: None,
                 others: args.from_networks,
             }),
-            None => None,
+            (None, Some(name)) => Some(FromSettings {
+                dir: None,
+                study: Some(name.clone()),
+                others: args.from_networks,
+            }),
+            (None, None) => None,
         },
     })
 }
@@ -312,7 +322,7 @@ impl<'a> Progress<'a> {
             SessionEvent::Adapted { from, networks } => self.bar.suspend(|| {
                 eprintln!(
                     "from {}: {} networks adapted to this data",
-                    from.display(),
+                    from,
                     networks.len()
                 );
                 for a in networks {

@@ -4,12 +4,15 @@
 //! clear error, and nothing of the earlier search is ever written.
 
 mod common;
+#[path = "../../adjacent-store/tests/common/mod.rs"]
+mod server;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::{TINY_ADJACENT, adjacent, check, fails, records, spawn, stored, succeeded, wait_for};
 use serde_json::Value;
+use server::{postgres, unique};
 
 /// Tiny searches on 600 built-in images of some classes.
 const TINY: &str =
@@ -360,4 +363,84 @@ fn bad_earlier_searches_and_classes_get_clear_errors() {
         &["--from", old.to_str().unwrap()],
     )));
     assert!(err.contains("--out must differ from --from"), "{err}");
+}
+
+/// A search from an earlier study of its storage (`--from-study`): the earlier study's trials and
+/// networks come from the storage, its delivered model from its folder.
+fn from_a_study_in(storage: &str, dir: &Path) {
+    let first = unique("first");
+    let old = dir.join("old");
+    check(adjacent(&strs(&search(
+        dir,
+        &old,
+        "0-4",
+        &["--storage", storage, "--study", &first],
+    ))));
+    let new = dir.join("new");
+    let second = unique("second");
+    check(adjacent(&strs(&search(
+        dir,
+        &new,
+        "5-9",
+        &[
+            "--storage",
+            storage,
+            "--study",
+            &second,
+            "--from-study",
+            &first,
+        ],
+    ))));
+    let trials = records(&new);
+    let adapted: Vec<&Value> = trials.iter().filter(|t| !t["origin"].is_null()).collect();
+    assert!(adapted.len() >= 2, "{trials:?}");
+    assert!(
+        adapted[0]["origin"]["from"]
+            .as_str()
+            .unwrap()
+            .ends_with("old/best")
+    );
+    assert!(
+        adapted[1]["origin"]["from"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("study {first} trial ")),
+        "{}",
+        adapted[1]
+    );
+    let err = fails(&strs(&search(
+        dir,
+        &dir.join("missing"),
+        "5-9",
+        &[
+            "--storage",
+            storage,
+            "--study",
+            &unique("third"),
+            "--from-study",
+            "no-such-study",
+        ],
+    )));
+    assert!(err.contains("no-such-study"), "{err}");
+}
+
+#[test]
+fn a_search_starts_from_an_earlier_study_in_a_sqlite_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("studies.db");
+    from_a_study_in(db.to_str().unwrap(), dir.path());
+    let err = fails(&strs(&search(
+        dir.path(),
+        &dir.path().join("alone"),
+        "5-9",
+        &["--from-study", "first"],
+    )));
+    assert!(err.contains("give --storage too"), "{err}");
+}
+
+#[test]
+fn a_search_starts_from_an_earlier_study_in_postgres() {
+    let Some(url) = postgres() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    from_a_study_in(&url, dir.path());
 }
