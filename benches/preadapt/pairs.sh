@@ -11,7 +11,7 @@
 #   PAIR: fmnist (Fashion-MNIST classes 0-4 -> 5-9), cifar (CIFAR-10 vehicles -> animals) or
 #         grey2colour (Fashion-MNIST -> CIFAR-10); BUDGETS: epochs of the second task's control,
 #         e.g. "1 4"; SEEDS: e.g. "0 1 2".
-#   FMNIST (default ../shared/data/fashion-mnist), CIFAR (default /tmp/cifar/cifar10, the
+#   FMNIST (default ../shared/data/fashion-mnist), CIFAR (default /tmp/cifar, the
 #   ImageFolder layout unpacked from ../shared/data/cifar10/cifar10-jpg.tar.gz) and ADJACENT (the
 #   binary) can be set in the environment.
 #
@@ -23,7 +23,7 @@ out=${1:?an output folder}; pair=${2:?a pair}; budgets=${3:?budgets in epochs}; 
 bin=${ADJACENT:-target/release/adjacent}
 parallel=${PARALLEL:-2}
 fmnist=${FMNIST:-../shared/data/fashion-mnist}
-cifar=${CIFAR:-/tmp/cifar/cifar10}
+cifar=${CIFAR:-/tmp/cifar}
 cell='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
 case $pair in
   fmnist) first=("$fmnist" "0-4" 30000 8235466); second=("$fmnist" "5-9" 30000 8235466) ;;

@@ -433,7 +433,11 @@ fn trial_views<G, M: Display>(
             id: t.id.0,
             parent: t.parent.map(|p| p.0),
             inherit: t.inherit,
-            mutation: t.mutation.as_ref().map(|m| m.to_string()),
+            mutation: match (&t.mutation, &t.origin) {
+                (Some(m), _) => Some(m.to_string()),
+                (None, Some(origin)) => Some(format!("adapted from {}", origin.from)),
+                (None, None) => None,
+            },
             state: t.state.name(),
             valid_acc: o.valid_acc,
             loss: o.tail_loss.or(o.score_loss),
@@ -627,6 +631,27 @@ mod tests {
             Some(90.0)
         );
         assert!(searches[1].control.is_none() && searches[2].control.is_none());
+    }
+
+    #[test]
+    fn an_adapted_start_says_where_it_came_from() {
+        let origin = adjacent_core::trial::Origin {
+            weights: adjacent_core::trial::WeightsHash([7; 32]),
+            from: "runs/tops/best".into(),
+        };
+        let adapted = Trial::complete(
+            TrialId(1),
+            Proposal::adapted(1u32, origin),
+            Outcome::default(),
+        );
+        let trials = vec![trial(0, None, TrialState::Complete, None), adapted];
+        let views = trial_views(&trials, "flops", None, |g| (g.to_string(), None));
+        assert_eq!(views[0].mutation, None);
+        assert_eq!(
+            views[1].mutation.as_deref(),
+            Some("adapted from runs/tops/best")
+        );
+        assert!(views[1].inherit && views[1].parent.is_none());
     }
 
     #[test]

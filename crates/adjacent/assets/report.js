@@ -198,7 +198,7 @@
           if (p.dataType === "edge") return "trial " + p.data.target + " from " + p.data.source + ": " + p.data.mutation;
           var t = p.data.trial;
           return "trial " + t.id + " (" + t.state + (t.delivered ? ", delivered line" : "") + (t.extinct ? ", lineage ended" : "") + ")<br>" +
-            (t.parent !== null ? "from " + t.parent + (t.inherit ? " with its weights" : "") + ": " + (t.mutation || "") + "<br>" : "a start<br>") +
+            (t.parent !== null ? "from " + t.parent + (t.inherit ? " with its weights" : "") + ": " + (t.mutation || "") + "<br>" : (t.mutation ? "a start, " + t.mutation + "<br>" : "a start<br>")) +
             "valid " + fmt(t.valid_acc, 2) + "%, loss " + fmt(t.loss, 3) + ", " + fmt(t.params, 0) + " params" +
             (t.reason ? "<br>" + t.reason : "");
         } },

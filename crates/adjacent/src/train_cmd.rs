@@ -477,7 +477,7 @@ pub struct EvalArgs {
     pub device: String,
     /// Score with an earlier task's head of an adapted model: `old` (the task it was adapted
     /// from), `old-2` (the one before), ...; on that task's data (and `--classes`), so that what
-    /// the adaptation forgot is a number.
+    /// the adaptation forgot is a number. `new` (the default) is the model's own head.
     #[arg(long, value_name = "NAME")]
     pub head: Option<String>,
 }

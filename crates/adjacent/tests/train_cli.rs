@@ -253,7 +253,7 @@ fn train_from_a_saved_model_continues_where_it_ended() {
 }
 
 #[test]
-fn a_model_refuses_data_of_another_shape() {
+fn a_model_refuses_data_of_another_shape_for_eval_and_is_adapted_to_it_for_training() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     let model = model.to_str().unwrap();
@@ -279,18 +279,27 @@ fn a_model_refuses_data_of_another_shape() {
         err.contains("expects 1x28x28 images in 10 classes") && err.contains("3x32x32"),
         "{err}"
     );
+    // Training goes on from the model on such data by adapting it first (pre-adaptation): a
+    // colour stem from the grey one, a new head for CIFAR-10's classes, the old one kept.
     let next = dir.path().join("next");
-    let err = fails(&[
+    let out = adjacent(&[
         "train",
         "--from",
         model,
         "--data",
         cifar.to_str().unwrap(),
+        "--valid",
+        "0",
+        "--epochs",
+        "1",
         "--out",
         next.to_str().unwrap(),
     ]);
-    assert!(
-        err.contains("expects 1x28x28 images in 10 classes"),
-        "{err}"
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("a new head; the old one kept"), "{stderr}");
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(next.join("arch.json")).unwrap()).unwrap();
+    assert_eq!(card["input_channels"], 3);
+    assert_eq!(card["heads"], serde_json::json!([10]));
 }
