@@ -10,7 +10,7 @@ mod server;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{TINY_ADJACENT, adjacent, check, fails, records, spawn, stored, succeeded, wait_for};
+use common::{TINY_ADJACENT, adjacent, check, fails, kill_after, records, spawn, strs, succeeded};
 use serde_json::Value;
 use server::{postgres, unique};
 
@@ -54,10 +54,6 @@ fn search_with(
     .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
     args
-}
-
-fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
 }
 
 /// The earlier search: the default `adjacent` on the first five classes.
@@ -259,16 +255,7 @@ fn a_killed_search_from_an_earlier_one_resumes_to_the_same_trials() {
     let whole = dir.path().join("whole");
     check(adjacent(&strs(&args(&whole))));
     let cut = dir.path().join("cut");
-    let mut first = spawn(&strs(&args(&cut)));
-    wait_for("two trials", || {
-        stored(&cut.join("study.db"))
-            .iter()
-            .filter(|r| r.told_seq.is_some())
-            .count()
-            >= 2
-    });
-    first.kill().unwrap();
-    first.wait().unwrap();
+    kill_after(&args(&cut), &cut, 2);
     assert!(!cut.join("summary.json").exists());
     let resumed = spawn(&strs(&args(&cut)));
     let output = succeeded(resumed);

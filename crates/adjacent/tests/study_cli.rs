@@ -14,7 +14,10 @@ use std::process::Child;
 
 use adjacent_core::space::SearchSpace;
 use adjacent_core::spaces::nb201::{Cell, Nb201Space};
-use common::{TABLE, adjacent, check, fails, records, spawn, stored, succeeded, summary, wait_for};
+use common::{
+    TABLE, adjacent, check, fails, kill_after, records, spawn, stored, strs, succeeded, summary,
+    wait_for,
+};
 use serde_json::Value;
 use server::{postgres, unique};
 
@@ -55,10 +58,6 @@ fn table_search(out: &Path, strategy: &str, trials: usize, extra: &[&str]) -> Ve
     .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
     args
-}
-
-fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
 }
 
 /// Every trial of a finished study recorded once, complete, and no canonical cell twice; returns
@@ -271,18 +270,6 @@ fn trained_search(dir: &Path, out: &Path, strategy: &str, trials: &str) -> Vec<S
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-fn lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
-}
-
-/// Starts `args` and kills it (SIGKILL) once its trials.jsonl in `out` holds `trials` trials.
-fn kill_after(args: &[String], out: &Path, trials: usize) {
-    let mut search = spawn(&strs(args));
-    wait_for("trials", || lines(&out.join("trials.jsonl")) >= trials);
-    search.kill().unwrap();
-    search.wait().unwrap();
 }
 
 #[test]

@@ -129,3 +129,19 @@ pub fn stored(db: &Path) -> Vec<adjacent_store::Row> {
         _ => Vec::new(),
     }
 }
+
+pub fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+pub fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Starts `args` and kills it (SIGKILL) once its trials.jsonl in `out` holds `trials` trials.
+pub fn kill_after(args: &[String], out: &Path, trials: usize) {
+    let mut search = spawn(&strs(args));
+    wait_for("trials", || lines(&out.join("trials.jsonl")) >= trials);
+    search.kill().unwrap();
+    search.wait().unwrap();
+}
