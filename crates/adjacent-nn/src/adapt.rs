@@ -10,7 +10,7 @@
 //!   for the new classes, and the old one kept beside it (`NetworkArch::heads`), with the old
 //!   task's classes and normalization in the card, so that the old task can still be scored.
 
-use adjacent_data::Normalization;
+use adjacent_data::{ImageSet, Normalization};
 use burn::module::Param;
 use burn::nn::LinearConfig;
 use burn::tensor::Device;
@@ -29,6 +29,19 @@ pub struct Task {
     pub class_names: Vec<String>,
     /// The new task's input normalization (its training images').
     pub normalization: Normalization,
+}
+
+impl Task {
+    /// The task of training images `set`, normalized by `normalization` (measured on it).
+    pub fn of(set: &ImageSet, normalization: Normalization) -> Task {
+        Task {
+            input_channels: set.channels,
+            height: set.height,
+            width: set.width,
+            class_names: set.class_names.clone(),
+            normalization,
+        }
+    }
 }
 
 /// `model` (as `card` describes it) adapted to `task`; `origin` says where it came from (kept with

@@ -63,10 +63,9 @@ pub fn train_final(
 ) -> Result<(Option<Network>, FinalTrial), SearchError> {
     let started = Instant::now();
     let asked_at = now();
-    let (model, lr, start_weights) = match (start, winner) {
+    let (model, lr, start_weights) = match (start, winner, origin) {
         // An outside network fine-tuned (`fixed --from`): a schedule of its own.
-        _ if origin.is_some() => {
-            let origin = origin.expect("checked");
+        (_, _, Some(origin)) => {
             let (model, stored) = evaluator
                 .store
                 .get(&origin.weights, &evaluator.devices.train)?;
@@ -79,7 +78,7 @@ pub fn train_final(
             let lr = evaluator.recipe.peak_lr(None, true);
             (model, lr, Some(origin.weights))
         }
-        (FinalStart::Weights, Some(w)) => {
+        (FinalStart::Weights, Some(w), None) => {
             let hash = w.weights.ok_or_else(|| {
                 SearchError::invalid(
                     "final",

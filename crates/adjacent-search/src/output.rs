@@ -14,6 +14,14 @@ pub const STUDY_DB: &str = "study.db";
 /// The trials of a search, one record a line, as they end.
 pub const TRIALS_FILE: &str = "trials.jsonl";
 
+/// True when `a` and `b` name the same existing file or folder.
+pub fn same_folder(a: &Path, b: &Path) -> bool {
+    a.canonicalize()
+        .ok()
+        .zip(b.canonicalize().ok())
+        .is_some_and(|(a, b)| a == b)
+}
+
 /// True when `out` is a folder that holds anything; an error when it is a file.
 pub fn folder_in_use(out: &Path) -> Result<bool, SearchError> {
     if out.exists() && !out.is_dir() {

@@ -35,13 +35,7 @@ pub struct Adapted {
 
 /// The task a search's data makes.
 pub fn task_of(data: &SearchData) -> Task {
-    Task {
-        input_channels: data.train.channels,
-        height: data.train.height,
-        width: data.train.width,
-        class_names: data.train.class_names.clone(),
-        normalization: data.norm.clone(),
-    }
+    Task::of(&data.train, data.norm.clone())
 }
 
 /// An earlier search to start from: where its delivered model is, its trials, and where their

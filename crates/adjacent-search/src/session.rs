@@ -24,7 +24,9 @@ use adjacent_store::{Database, DbStorage, StudyInfo, export_jsonl, release_dead,
 use serde::Serialize;
 
 use crate::error::SearchError;
-use crate::output::{STUDY_DB, Start, TRIALS_FILE, remove_unused_output, start_of, write_json};
+use crate::output::{
+    STUDY_DB, Start, TRIALS_FILE, remove_unused_output, same_folder, start_of, write_json,
+};
 use crate::preadapt::Adapted;
 use crate::search::{SearchEvent, Searcher, check_final_budget, horizon_flops, run, search};
 use crate::settings::{Settings, StrategyName};
@@ -135,13 +137,7 @@ impl Session {
                     "--strategy fixed --from trains the earlier search's delivered model: give --arch or --from, not both".into(),
                 ));
             }
-            let same = |dir: &Path| {
-                dir.canonicalize()
-                    .ok()
-                    .zip(s.out.canonicalize().ok())
-                    .is_some_and(|(a, b)| a == b)
-            };
-            if let Some(dir) = from.dir.as_deref().filter(|d| same(d)) {
+            if let Some(dir) = from.dir.as_deref().filter(|d| same_folder(d, &s.out)) {
                 return Err(SearchError::Refused(format!(
                     "--out must differ from --from {}: nothing of the earlier search is ever written",
                     dir.display()

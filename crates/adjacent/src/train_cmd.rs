@@ -13,7 +13,7 @@ use adjacent_nn::adapt::{Task, adapt, normalization_for};
 use adjacent_nn::checkpoint::{self, ModelCard};
 use adjacent_nn::net::Network;
 use adjacent_nn::train::{self, Devices, EpochReport, Event, RunEnd, TrainConfig};
-use adjacent_search::output::{folder_in_use, write_json};
+use adjacent_search::output::{folder_in_use, same_folder, write_json};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -221,18 +221,11 @@ fn check_args(args: &TrainArgs) -> Result<Option<Cell>> {
         .map(str::parse)
         .transpose()
         .context("--arch")?;
-    if let Some(from) = &args.from {
-        let same = from
-            .canonicalize()
-            .ok()
-            .zip(args.out.canonicalize().ok())
-            .is_some_and(|(a, b)| a == b);
-        if same {
-            bail!(
-                "--out must differ from --from {}: the run would overwrite the model it starts from",
-                from.display()
-            );
-        }
+    if let Some(from) = args.from.as_ref().filter(|f| same_folder(f, &args.out)) {
+        bail!(
+            "--out must differ from --from {}: the run would overwrite the model it starts from",
+            from.display()
+        );
     }
     Ok(cell)
 }
@@ -285,13 +278,7 @@ fn start_model(
                 return Ok((model, card));
             }
             // Another task: the stem and the head adapted, the old head kept (pre-adaptation).
-            let task = Task {
-                input_channels: train_set.channels,
-                height: train_set.height,
-                width: train_set.width,
-                class_names: train_set.class_names.clone(),
-                normalization: Normalization::of(train_set),
-            };
+            let task = Task::of(train_set, Normalization::of(train_set));
             let (model, card) = adapt(
                 &model,
                 &card,
