@@ -28,21 +28,14 @@ use common::{Killed, TABLE, TINY_ADJACENT, adjacent, records};
 use serde_json::{Value, json};
 
 /// Tiny baselines (evolution): every trial validated.
-const TINY_EVOLUTION: &str = r#"
-start_channels = 4
-
-[limits]
-max_cells = 2
-max_channels = 8
-
-[train]
-scratch_epochs = 0.5
-batch = 64
-
+const TINY_EVOLUTION: &str = crate::tiny_settings!(
+    "scratch_epochs = 0.5\n",
+    r#"
 [evolution]
 population = 3
 tournament = 2
-"#;
+"#
+);
 
 /// Whether the browser tests run here.
 fn browser_available() -> bool {

@@ -205,22 +205,16 @@ fn adjacent_probes_morphisms_of_one_network_along_one_schedule() {
 
 /// Tiny settings for a planned growth: the start network at width 4 and one random start; the
 /// budget pays a wider network a twentieth of an image a parameter, within the limit of 8 channels.
-const TINY_GROWTH: &str = r#"
-start_channels = 4
-
-[limits]
-max_cells = 2
-max_channels = 8
-
-[train]
-batch = 64
-
+const TINY_GROWTH: &str = crate::tiny_settings!(
+    "",
+    r#"
 [adjacent]
 random_starts = 1
 probe = 0.03
 epochs = 3
 grow_from = 2
-"#;
+"#
+);
 
 #[test]
 fn adjacent_grows_its_winner_early_from_its_weights_to_the_width_the_budget_can_train() {
@@ -335,22 +329,15 @@ fn adjacent_with_random_starts_and_the_valid_loss_signal_scores_every_probe_on_t
 
 /// Tiny settings for the strategies that train networks from scratch: a 450-image training set
 /// (600 minus 150 for validation), one pass a network.
-const TINY_BASELINES: &str = r#"
-start_channels = 4
-
-[limits]
-max_cells = 2
-max_channels = 8
-
-[train]
-scratch_epochs = 1.0
-batch = 64
-
+const TINY_BASELINES: &str = crate::tiny_settings!(
+    "scratch_epochs = 1.0\n",
+    r#"
 [asha]
 min_epochs = 0.25
 eta = 3
 rungs = 3
-"#;
+"#
+);
 
 /// Forward FLOPs of a trial's network on one 28x28 image, by the cost model.
 fn forward(genotype: &Value) -> u64 {

@@ -230,22 +230,15 @@ fn a_killed_table_search_resumes_to_the_same_result() {
 }
 
 /// Tiny trained searches: from-scratch networks 4 wide on 600 built-in images.
-const TINY: &str = r#"
-start_channels = 4
-
-[limits]
-max_cells = 2
-max_channels = 8
-
-[train]
-scratch_epochs = 0.5
-batch = 64
-
+const TINY: &str = crate::tiny_settings!(
+    "scratch_epochs = 0.5\n",
+    r#"
 [asha]
 min_epochs = 0.25
 eta = 2
 rungs = 3
-"#;
+"#
+);
 
 fn trained_search(dir: &Path, out: &Path, strategy: &str, trials: &str) -> Vec<String> {
     let config = dir.join("tiny.toml");

@@ -38,18 +38,26 @@ pub fn summary(out: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
 
+/// Settings of tiny networks for the CLI tests: the start network at width 4, at most two cells a
+/// stage and eight channels, batches of 64; `$train` is added to `[train]`, and `$rest` (other
+/// tables) follows it.
+#[macro_export]
+macro_rules! tiny_settings {
+    ($train:literal, $rest:literal) => {
+        concat!(
+            "start_channels = 4\n\n[limits]\nmax_cells = 2\nmax_channels = 8\n\n[train]\nbatch = 64\n",
+            $train,
+            "\n",
+            $rest
+        )
+    };
+}
+
 /// Tiny networks and budgets: the start network at width 4 (no random starts), two decisions of
 /// two morphisms each.
-pub const TINY_ADJACENT: &str = r#"
-start_channels = 4
-
-[limits]
-max_cells = 2
-max_channels = 8
-
-[train]
-batch = 64
-
+pub const TINY_ADJACENT: &str = crate::tiny_settings!(
+    "",
+    r#"
 [adjacent]
 decisions = 2
 epochs = 0
@@ -58,7 +66,8 @@ probe = 0.06
 random_starts = 0
 preserving = 0.75
 margin = 0.0
-"#;
+"#
+);
 
 /// The NAS-Bench-201 table the project ships.
 pub const TABLE: &str = concat!(
