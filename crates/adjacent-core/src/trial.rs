@@ -132,6 +132,11 @@ impl<M: std::fmt::Display> std::fmt::Display for Mutation<M> {
 pub struct Origin {
     pub weights: WeightsHash,
     pub from: String,
+    /// Training images behind these weights, in the study they came from (their lineage's, final
+    /// phase included): what the plan may count as training already done. 0 when unknown (records
+    /// older than this field).
+    #[serde(default)]
+    pub images: u64,
 }
 
 /// What a strategy asks to be evaluated next: a genotype `G`, and how it came from its parent (`M`,

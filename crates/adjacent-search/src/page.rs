@@ -638,6 +638,7 @@ mod tests {
         let origin = adjacent_core::trial::Origin {
             weights: adjacent_core::trial::WeightsHash([7; 32]),
             from: "runs/tops/best".into(),
+            images: 0,
         };
         let adapted = Trial::complete(
             TrialId(1),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
 use adjacent_core::strategy::derive_seed;
-use adjacent_core::trial::{Origin, Trial, TrialState, WeightsHash};
+use adjacent_core::trial::{Origin, Trial, TrialId, TrialState, WeightsHash};
 use adjacent_nn::adapt::{Task, adapt};
 use adjacent_nn::checkpoint::{self, ModelCard};
 use adjacent_nn::net::Network;
@@ -21,7 +21,7 @@ use crate::evaluator::SearchData;
 use crate::page::read_trials;
 use crate::settings::Settings;
 use crate::shared_weights::DatabaseWeights;
-use crate::summary::SUMMARY_FILE;
+use crate::summary::{SUMMARY_FILE, Summary};
 
 /// A network of an earlier search adapted to this one's data: the start it makes, where it came
 /// from, and its card (the old tasks it keeps heads for).
@@ -46,6 +46,8 @@ pub struct Earlier {
     best: PathBuf,
     trials: Vec<Trial<NetworkArch, Morphism>>,
     store: Option<Box<dyn WeightStore>>,
+    /// Its summary, when it finished: the final phase that trained its delivered model.
+    summary: Option<Summary>,
 }
 
 impl Earlier {
@@ -66,6 +68,7 @@ impl Earlier {
             name: dir.display().to_string(),
             best: dir.join("best"),
             trials: read_trials(dir, 0)?,
+            summary: Some(Summary::read(dir)?),
             // Only a folder that exists: the store would create a missing one.
             store: match weights.is_dir() {
                 true => Some(Box::new(FolderStore::new(&weights)?)),
@@ -115,12 +118,50 @@ impl Earlier {
                 }
             }
         };
+        // A study's summary is in its output folder once its first process has finished it.
+        let summary = match settings.out.join(SUMMARY_FILE).is_file() {
+            true => Some(Summary::read(&settings.out)?),
+            false => None,
+        };
         Ok(Earlier {
             name: format!("study {name}"),
             best: settings.out.join("best"),
             trials,
             store,
+            summary,
         })
+    }
+
+    /// Training images behind trial `id`'s network: its lineage's, and what its adapted start
+    /// arrived with.
+    fn lineage_images(&self, id: Option<TrialId>) -> u64 {
+        let mut images = 0;
+        let mut next = id;
+        // A parent is always an earlier trial; the bound only guards against a damaged record.
+        for _ in 0..=self.trials.len() {
+            let Some(trial) = next.and_then(|id| self.trials.iter().find(|t| t.id == id)) else {
+                break;
+            };
+            images += trial.outcome.images + trial.origin.as_ref().map_or(0, |o| o.images);
+            next = trial.parent;
+        }
+        images
+    }
+
+    /// Training images behind the delivered model: its final phase's and the lineage of the
+    /// trial it continued (or the chosen trial's, without a final phase); 0 when unknown.
+    fn delivered_images(&self) -> u64 {
+        let Some(summary) = &self.summary else {
+            return 0;
+        };
+        match &summary.final_trial {
+            Some(last) => {
+                last.outcome.images
+                    + last.origin.as_ref().map_or(0, |o| o.images)
+                    + self.lineage_images(last.parent)
+            }
+            None => self.lineage_images(summary.best_trial.map(TrialId)),
+        }
     }
 }
 
@@ -146,8 +187,12 @@ pub fn adapt_from(
         )));
     }
     let (model, card) = checkpoint::load(best, &devices.train)?;
-    let mut picked: Vec<(Network, ModelCard, String)> =
-        vec![(model, card.clone(), format!("{}", best.display()))];
+    let mut picked: Vec<(Network, ModelCard, String, u64)> = vec![(
+        model,
+        card.clone(),
+        format!("{}", best.display()),
+        earlier.delivered_images(),
+    )];
     let mut kept: Vec<&Trial<NetworkArch, Morphism>> = earlier
         .trials
         .iter()
@@ -188,10 +233,15 @@ pub fn adapt_from(
             old_tasks,
             ..card.clone()
         };
-        picked.push((net, card, format!("{} trial {}", earlier.name, trial.id)));
+        picked.push((
+            net,
+            card,
+            format!("{} trial {}", earlier.name, trial.id),
+            earlier.lineage_images(Some(trial.id)),
+        ));
     }
     let mut adapted = Vec::with_capacity(picked.len());
-    for (i, (net, card, from)) in picked.into_iter().enumerate() {
+    for (i, (net, card, from, images)) in picked.into_iter().enumerate() {
         devices
             .train
             .seed(derive_seed(seed ^ 0xADA9_7ED0, i as u64));
@@ -200,7 +250,11 @@ pub fn adapt_from(
         let weights = store.put(&net, &card.arch)?;
         adapted.push(Adapted {
             arch: card.arch.clone(),
-            origin: Origin { weights, from },
+            origin: Origin {
+                weights,
+                from,
+                images,
+            },
             card,
             net,
         });

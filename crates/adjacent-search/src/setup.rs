@@ -209,6 +209,7 @@ impl Setup {
                     _ => None,
                 },
                 train_images: self.search_data.train.len() as u64,
+                batch: self.config.train.batch as u64,
                 adapted: self
                     .adapted
                     .iter()

@@ -85,6 +85,17 @@ pub struct GrowingConfig {
     /// epochs (narrowed or widened from scratch), so the main line grows from it to the planned
     /// size; 1: the starts are the planned size, and nothing grows.
     pub grow_from: f64,
+    /// How much of an adapted start's earlier training (pre-adaptation: the images its weights
+    /// were trained on in the study they came from, at its cost on this data) the plan counts as
+    /// compute of its lineage, when it plans the size an adapted winner grows to: 1, all of it, so
+    /// a network that arrives trained may grow wider than the plan from scratch; 0 (the default:
+    /// counting it all lost on CIFAR-10, see BENCHMARKS.md), none.
+    pub earlier_training: f64,
+    /// Training steps a probe of the adapted starts needs to decide anything: with fewer (a small
+    /// budget), a pre-adapted search probes nothing and starts from the earlier search's delivered
+    /// model, as fine-tuning would (measured: probes of six steps chose a network from scratch
+    /// over the earlier winner, whose new head had barely begun to learn). 0: always probe.
+    pub min_probe_steps: u64,
 }
 
 impl Default for GrowingConfig {
@@ -102,6 +113,8 @@ impl Default for GrowingConfig {
             grow_at: 0.25,
             grow_depth: 0,
             grow_from: 1.0,
+            earlier_training: 0.0,
+            min_probe_steps: 16,
         }
     }
 }
@@ -148,6 +161,12 @@ impl GrowingConfig {
                 "must be 1 or more (epochs of the start over those of the planned network)",
             );
         }
+        if !(self.earlier_training >= 0.0 && self.earlier_training.is_finite()) {
+            return bad(
+                "earlier_training",
+                "must be a share of an adapted start's earlier training, 0 or more (0: not counted)",
+            );
+        }
         if self.epochs > 0.0 && self.decisions > 0 {
             return bad(
                 "epochs",
@@ -180,6 +199,8 @@ pub struct GrowthPlan<G> {
     pub seconds: Option<f64>,
     /// Images of one epoch of the training set, which the planned sizes are counted in.
     pub train_images: u64,
+    /// Images of one training step (what a probe's length in steps is counted in).
+    pub batch: u64,
     /// Networks of earlier studies adapted to this data (pre-adaptation): starts that begin from
     /// their weights, probed beside the start network at equal compute, as they are (a start too
     /// narrow for the plan grows to it from its weights, as the main line does).
@@ -202,12 +223,14 @@ enum Stage {
     Done,
 }
 
-/// The main line: its newest trial, network, and how far along the schedule it is.
+/// The main line: its newest trial, network, how far along the schedule it is, and the compute
+/// of the earlier training it counts (FLOPs; an adapted start's, 0 from scratch).
 #[derive(Debug, Clone)]
 struct Head<G> {
     trial: TrialId,
     genotype: G,
     position: f64,
+    earlier: f64,
 }
 
 /// Growing search; see the module documentation.
@@ -229,8 +252,9 @@ pub struct GrowingSearch<S: SearchSpace> {
     growth: Option<(S::Move, S::Genotype)>,
     /// Proposals of the current stage not yet asked.
     queue: std::collections::VecDeque<ProposalOf<S>>,
-    /// The current stage's trials: asked, and their signal once told (None: failed).
-    asked: Vec<(TrialId, S::Genotype, f64)>,
+    /// The current stage's trials: asked (with where in the schedule they end and the earlier
+    /// training they count, in FLOPs), and their signal once told (None: failed).
+    asked: Vec<(TrialId, S::Genotype, f64, f64)>,
     told: Vec<(TrialId, Option<f64>)>,
     seen: SeenKeys<S::Key>,
     /// Seconds and FLOPs of each trial of the start, as told.
@@ -271,19 +295,13 @@ impl<S: SearchSpace> GrowingSearch<S> {
                 ),
             });
         }
-        let adapted_probes = config.probe * plan.adapted.len() as f64;
-        let main = match config.decisions {
-            0 => 0.0,
-            d => (share - probes) / d as f64,
-        };
-        Ok(GrowingSearch {
+        let mut search = GrowingSearch {
             seed,
             step: 0,
             config,
             plan,
-            main,
-            // The adapted starts' probes are spent like the random starts'.
-            lineage: 1.0 - config.waste() - adapted_probes,
+            main: 0.0,
+            lineage: 1.0,
             stage: Stage::Start,
             head: None,
             committed: 0.0,
@@ -293,7 +311,33 @@ impl<S: SearchSpace> GrowingSearch<S> {
             told: Vec::new(),
             seen: SeenKeys::default(),
             start_costs: Vec::new(),
-        })
+        };
+        search.share_out(starts);
+        Ok(search)
+    }
+
+    /// The shares of the budget of a main segment and of the delivered lineage, when `starts`
+    /// networks are probed at the start (all but one of them lose, as the decisions' morphisms
+    /// do).
+    fn share_out(&mut self, starts: usize) {
+        let config = &self.config;
+        let share = self.plan.search as f64 / self.plan.horizon as f64;
+        let probes = config.probe * (starts + config.decisions * (1 + config.children)) as f64;
+        self.main = match config.decisions {
+            0 => 0.0,
+            d => (share - probes) / d as f64,
+        };
+        let losing = starts.saturating_sub(1) + config.decisions * config.children;
+        self.lineage = 1.0 - config.probe * losing as f64;
+    }
+
+    /// The earlier search's delivered model, adapted, when the probes of the adapted starts would
+    /// be too short to decide anything: the search then starts from it alone.
+    fn trusted_start(&self, space: &S) -> Option<(S::Genotype, Origin)> {
+        let (genotype, origin) = self.plan.adapted.first()?;
+        let images = self.images(space, genotype, self.config.probe, 0);
+        (images < self.config.min_probe_steps * self.plan.batch)
+            .then(|| (genotype.clone(), origin.clone()))
     }
 
     /// Training images that spend `share` of the budget on `genotype`, less what scoring it on
@@ -307,9 +351,27 @@ impl<S: SearchSpace> GrowingSearch<S> {
     /// Epochs of the training set that the delivered lineage's compute trains a network of `cost`
     /// for.
     fn lineage_epochs(&self, cost: crate::space::StaticCost) -> f64 {
-        let flops = self.lineage * self.plan.horizon as f64;
+        self.epochs_with(cost, 0.0)
+    }
+
+    /// Epochs of the training set that the delivered lineage's compute and `earlier` FLOPs of
+    /// training already done train a network of `cost` for.
+    fn epochs_with(&self, cost: crate::space::StaticCost, earlier: f64) -> f64 {
+        let flops = self.lineage * self.plan.horizon as f64 + earlier;
         let images = flops / (crate::compute::TRAIN_PASSES * cost.flops.max(1)) as f64;
         images / self.plan.train_images.max(1) as f64
+    }
+
+    /// The earlier training a proposal's network counts, in FLOPs: an adapted start's images at
+    /// its cost on this data, times `earlier_training`; 0 for every other proposal.
+    fn earlier(&self, space: &S, proposal: &ProposalOf<S>) -> f64 {
+        let Some(origin) = &proposal.origin else {
+            return 0.0;
+        };
+        let forward = space.cost(&proposal.genotype).flops;
+        self.config.earlier_training
+            * (origin.images as f64)
+            * (crate::compute::TRAIN_PASSES * forward) as f64
     }
 
     /// A start as the plan sizes it (from scratch): the width of its cell that the lineage's
@@ -377,6 +439,18 @@ impl<S: SearchSpace> GrowingSearch<S> {
     fn plan_stage(&mut self, space: &S, rng: &mut dyn rand::Rng) -> Result<(), CoreError> {
         let probe = self.config.probe;
         match self.stage {
+            Stage::Start if self.trusted_start(space).is_some() => {
+                let (genotype, origin) = self.trusted_start(space).expect("checked");
+                self.share_out(1);
+                let span = self.span(0.0, probe);
+                let images = self.images(space, &genotype, probe, 0);
+                let p = Proposal::adapted(genotype, origin)
+                    .with_images(images)
+                    .within(span)
+                    .unvalidated();
+                self.queue.push_back(p);
+                self.committed += probe;
+            }
             Stage::Start => {
                 let start = self.plan.start.clone();
                 self.seen.insert(space.key(&start));
@@ -495,12 +569,12 @@ impl<S: SearchSpace> GrowingSearch<S> {
         }
         let target = self.config.epochs;
         let depth = self.config.grow_depth;
-        let at_least = space.grow_within(&head.genotype, depth, &|cost| {
-            self.lineage_epochs(cost) >= target
-        });
+        // An adapted start counts the training it arrives with.
+        let epochs = |cost| self.epochs_with(cost, head.earlier);
+        let at_least = space.grow_within(&head.genotype, depth, &|cost| epochs(cost) >= target);
         // The widest network that trains for at least the target, and the next one up when it
         // trains for less but closer to it.
-        let above = self.lineage_epochs(space.cost(match &at_least {
+        let above = epochs(space.cost(match &at_least {
             Some((_, grown)) => grown,
             None => &head.genotype,
         }));
@@ -509,7 +583,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
         }
         space
             .grow_within(&head.genotype, depth, &|cost| {
-                let e = self.lineage_epochs(cost);
+                let e = epochs(cost);
                 e >= target || target / e < above / target
             })
             .or(at_least)
@@ -613,11 +687,17 @@ impl<S: SearchSpace> GrowingSearch<S> {
             }
         }
         if let Some((i, _)) = best {
-            let (trial, genotype, end) = self.asked[i].clone();
+            let (trial, genotype, end, earlier) = self.asked[i].clone();
+            // What a start arrives with stays with its lineage.
+            let earlier = match &self.head {
+                Some(head) => head.earlier,
+                None => earlier,
+            };
             self.head = Some(Head {
                 trial,
                 genotype,
                 position: end,
+                earlier,
             });
         }
         self.asked.clear();
@@ -657,7 +737,9 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
                         .into(),
             })?;
         let end = proposal.span.map_or(0.0, |s| s[1]);
-        self.asked.push((id, proposal.genotype.clone(), end));
+        let earlier = self.earlier(space, &proposal);
+        self.asked
+            .push((id, proposal.genotype.clone(), end, earlier));
         Ok(proposal)
     }
 
@@ -719,6 +801,7 @@ mod tests {
             search: horizon * 3 / 10,
             seconds: None,
             train_images: 54_000,
+            batch: 128,
             adapted: Vec::new(),
         }
     }
@@ -1167,6 +1250,138 @@ mod tests {
     }
 
     #[test]
+    fn an_adapted_start_counts_its_earlier_training_and_grows_wider_than_the_plan_from_scratch() {
+        let space = space();
+        // An earlier search's network at C=4 that trained on 12 epochs' worth of images.
+        let earlier = Morphism::Narrow { channels: 4 }
+            .apply(&plan().start)
+            .unwrap();
+        let origin = Origin {
+            weights: crate::trial::WeightsHash([3; 32]),
+            from: "old/best".into(),
+            images: 12 * 54_000,
+        };
+        let plan = GrowthPlan {
+            adapted: vec![(earlier.clone(), origin.clone())],
+            ..epochs_of_start(4.0)
+        };
+        let lineage = 1.0 - GrowingConfig::default().probe;
+        let grown = |earlier_training: f64| {
+            let config = GrowingConfig {
+                earlier_training,
+                ..GrowingConfig::default()
+            };
+            let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+            // The adapted start, probed after the start network, wins.
+            let history = drive(&mut s, &space, |p, _| match p.origin {
+                Some(_) => 0.3,
+                None => 0.5,
+            });
+            assert_eq!(history.len(), 4, "two starts, a segment, the grown network");
+            assert_eq!(history[1].0.origin.as_ref(), Some(&origin));
+            assert_eq!(history[1].0.genotype, earlier);
+            let (before, grown) = (&history[2].0, &history[3].0);
+            assert_eq!(before.parent, Some(TrialId(1)));
+            assert_eq!(grown.parent, Some(TrialId(2)));
+            assert!(grown.inherit);
+            let spent: f64 = history
+                .iter()
+                .map(|(p, _)| (p.budget.images.unwrap() * 3 * space.cost(&p.genotype).flops) as f64)
+                .sum();
+            assert!(spent <= plan.search as f64, "{spent} of {}", plan.search);
+            grown.genotype.clone()
+        };
+        // Not counted: the width the budget trains for 9 epochs from scratch, as any start grows.
+        let from_scratch = grown(0.0);
+        assert_closest(&plan, lineage, &from_scratch, 9.0);
+        // Counted: the width the budget and the earlier training together train for 9 epochs.
+        let counted = grown(1.0);
+        assert!(counted.channels > from_scratch.channels, "{counted:?}");
+        let ratio =
+            |a: &NetworkArch| space.cost(&earlier).flops as f64 / space.cost(a).flops as f64;
+        let off = |a: &NetworkArch| {
+            ((epochs_of(&plan, lineage, a) + 12.0 * ratio(a)) / 9.0)
+                .ln()
+                .abs()
+        };
+        let c = counted.channels;
+        let wider = Morphism::Widen { channels: c + 1 }.apply(&counted).unwrap();
+        let narrower = Morphism::Narrow { channels: c - 1 }
+            .apply(&counted)
+            .unwrap();
+        assert!(
+            off(&counted) <= off(&wider) && off(&counted) <= off(&narrower),
+            "width {c}"
+        );
+    }
+
+    #[test]
+    fn probes_too_short_to_decide_leave_a_pre_adapted_search_to_the_earlier_winner() {
+        let space = space();
+        let earlier = Morphism::Narrow { channels: 4 }
+            .apply(&plan().start)
+            .unwrap();
+        let origin = |i: u8| Origin {
+            weights: crate::trial::WeightsHash([i; 32]),
+            from: format!("old trial {i}"),
+            images: 0,
+        };
+        let adapted = vec![(earlier.clone(), origin(1)), (earlier.clone(), origin(2))];
+        // Every network from scratch beats the adapted ones in a probe.
+        let loss = |p: &ProposalOf<GrownSpace>, _| match p.origin {
+            Some(_) => 0.5,
+            None => 0.3,
+        };
+        let steps = |p: &ProposalOf<GrownSpace>| p.budget.images.unwrap() / 128;
+        // A quarter of an epoch: a probe of the earlier network would be 5 steps of 128 images.
+        let plan = GrowthPlan {
+            adapted: adapted.clone(),
+            ..epochs_of_start(0.25)
+        };
+        let config = GrowingConfig {
+            random_starts: 1,
+            ..GrowingConfig::default()
+        };
+        let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+        let history = drive(&mut s, &space, loss);
+        // Nothing is probed: the delivered model starts alone, and its lineage is the whole
+        // search.
+        assert_eq!(history.len(), 1, "{history:?}");
+        let first = &history[0].0;
+        assert_eq!(first.origin, Some(origin(1)));
+        assert!(first.inherit && first.parent.is_none());
+        assert_eq!(first.span.unwrap()[0], 0.0);
+        assert!(steps(first) < 16, "{}", steps(first));
+        // The plan at this budget is narrower than the earlier network: nothing grows, and the
+        // final phase trains it on.
+        assert_eq!(s.incumbent(), Some(TrialId(0)));
+
+        // Probes allowed to be short (0): the starts are probed and the network from scratch wins.
+        let always = GrowingConfig {
+            min_probe_steps: 0,
+            ..config
+        };
+        let mut s = GrowingSearch::new(3, always, plan).unwrap();
+        let history = drive(&mut s, &space, loss);
+        assert!(history.len() >= 4, "{history:?}");
+        assert!(history[..4].iter().all(|h| h.0.parent.is_none()));
+        assert!(history[0].0.origin.is_none() && history[3].0.origin.is_some());
+        let head = s.incumbent().unwrap();
+        assert!(history[head.0 as usize].0.origin.is_none());
+
+        // Four epochs: probes of 46 steps decide, and the better start wins.
+        let plan = GrowthPlan {
+            adapted,
+            ..epochs_of_start(4.0)
+        };
+        let mut s = GrowingSearch::new(3, config, plan).unwrap();
+        let history = drive(&mut s, &space, loss);
+        assert!(steps(&history[2].0) >= 16, "{}", steps(&history[2].0));
+        assert!(history[..4].iter().all(|h| h.0.parent.is_none()));
+        assert_eq!(history[2].0.origin, Some(origin(1)));
+    }
+
+    #[test]
     fn with_grow_depth_the_winner_gains_cells_before_width() {
         let space = space();
         // A budget that pays for a residual cell a stage (at 16 epochs only a wider start does).
@@ -1390,6 +1605,13 @@ mod tests {
                     ..four_starts()
                 },
                 "grow_at",
+            ),
+            (
+                GrowingConfig {
+                    earlier_training: f64::NAN,
+                    ..four_starts()
+                },
+                "earlier_training",
             ),
         ] {
             assert!(err(config).contains(field), "{field}");
