@@ -12,7 +12,7 @@
 
 use adjacent_data::{ImageSet, Normalization};
 use burn::module::Param;
-use burn::nn::LinearConfig;
+use burn::nn::{Initializer, LinearConfig};
 use burn::tensor::Device;
 
 use crate::checkpoint::{ModelCard, OldTask};
@@ -82,7 +82,12 @@ pub fn adapt(
     }
     if card.class_names != task.class_names {
         let last = arch.stage_channels(arch.stages.len() - 1);
-        let fresh = LinearConfig::new(last, task.class_names.len()).init(device);
+        // Zeros (as BiT's new heads): the adapted network starts at the uniform prediction, and
+        // the trunk's gradients, which pass through the head's weights, start at zero and grow as
+        // the head learns to read the features, instead of a random head's errors disturbing them.
+        let fresh = LinearConfig::new(last, task.class_names.len())
+            .with_initializer(Initializer::Zeros)
+            .init(device);
         net.heads
             .push(std::mem::replace(&mut net.classifier, fresh));
         arch.heads.push(arch.classes);
