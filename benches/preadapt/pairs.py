@@ -25,7 +25,8 @@ def mean_sd(values):
 
 
 def origin(run):
-    """Where the delivered network's line starts: an adapted network's origin, or scratch."""
+    """Where the delivered network's line starts (an adapted network's origin, or scratch) and its
+    width there and as delivered."""
     trials = {}
     path = run / "trials.jsonl"
     if path.exists():
@@ -34,13 +35,20 @@ def origin(run):
                 t = json.loads(line)
                 trials[t["id"]] = t
     node = json.loads((run / "summary.json").read_text()).get("final") or {}
+    delivered = node.get("genotype", {}).get("channels")
     while True:
         if node.get("origin"):
-            return "adapted " + node["origin"]["from"].split("/")[-1]
+            start = "adapted " + node["origin"]["from"].split("/")[-1]
+            break
         parent = node.get("parent")
         if parent is None or parent not in trials:
-            return "scratch"
+            start = "scratch"
+            break
         node = trials[parent]
+    width = node.get("genotype", {}).get("channels")
+    if width == delivered:
+        return f"{start} C={width}"
+    return f"{start} C={width} -> {delivered}"
 
 
 def main():
@@ -78,6 +86,18 @@ def main():
                 f"| {name} | {mean_sd(tests)} | {seeds} | {mean_sd(olds)} | "
                 f"{', '.join(froms) if froms else ''} |"
             )
+    print("\nPre-adapted minus fine-tuning, paired by seed:")
+    for col in columns:
+        pairs = []
+        for r in sorted(col.glob("preadapted-*/summary.json")):
+            tuned = col / r.parent.name.replace("preadapted", "finetune") / "summary.json"
+            if tuned.exists():
+                a = json.loads(r.read_text())["test_acc"]
+                b = json.loads(tuned.read_text())["test_acc"]
+                pairs.append(a - b)
+        if pairs:
+            each = " / ".join(f"{d:+.2f}" for d in pairs)
+            print(f"  {col.name}: {each} (mean {mean_sd(pairs)})")
     print("\nTargets:")
     for col in columns:
         c = col.name

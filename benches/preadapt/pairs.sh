@@ -12,8 +12,9 @@
 #         grey2colour (Fashion-MNIST -> CIFAR-10); BUDGETS: epochs of the second task's control,
 #         e.g. "1 4"; SEEDS: e.g. "0 1 2".
 #   FMNIST (default ../shared/data/fashion-mnist), CIFAR (default /tmp/cifar, the
-#   ImageFolder layout unpacked from ../shared/data/cifar10/cifar10-jpg.tar.gz) and ADJACENT (the
-#   binary) can be set in the environment.
+#   ImageFolder layout unpacked from ../shared/data/cifar10/cifar10-jpg.tar.gz), ADJACENT (the
+#   binary) and STRATEGIES (default "fixed finetune adjacent preadapted") can be set in the
+#   environment; SETTINGS, a settings file, is given to the `preadapted` runs.
 #
 # Budgets are epochs of the control's compute on the task's own images: E x train x 3 x F plus one
 # validation, with F the control's forward multiply-adds per image (8,235,466 at 28x28 grey,
@@ -24,6 +25,9 @@ bin=${ADJACENT:-target/release/adjacent}
 parallel=${PARALLEL:-2}
 fmnist=${FMNIST:-../shared/data/fashion-mnist}
 cifar=${CIFAR:-/tmp/cifar}
+strategies=${STRATEGIES:-fixed finetune adjacent preadapted}
+preadapted=()
+[[ -n ${SETTINGS:-} ]] && preadapted=(--config "$SETTINGS")
 cell='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
 case $pair in
   fmnist) first=("$fmnist" "0-4" 30000 8235466); second=("$fmnist" "5-9" 30000 8235466) ;;
@@ -73,10 +77,16 @@ for budget in $budgets; do
     from=$out/first-$seed
     common=(--data "${second[0]}" --seed "$seed" --budget-flops "$b")
     [[ -n ${second[1]} ]] && common+=(--classes "${second[1]}")
-    run "$out/${budget}ep/fixed-$seed" "${common[@]}" --strategy fixed --arch "$cell" --channels 8 --cells 1
-    run "$out/${budget}ep/finetune-$seed" "${common[@]}" --strategy fixed --from "$from"
-    run "$out/${budget}ep/adjacent-$seed" "${common[@]}"
-    run "$out/${budget}ep/preadapted-$seed" "${common[@]}" --from "$from"
+    for s in $strategies; do
+      case $s in
+        fixed) args=(--strategy fixed --arch "$cell" --channels 8 --cells 1) ;;
+        finetune) args=(--strategy fixed --from "$from") ;;
+        adjacent) args=() ;;
+        preadapted) args=(--from "$from" "${preadapted[@]}") ;;
+        *) echo "unknown strategy $s" >&2; exit 2 ;;
+      esac
+      run "$out/${budget}ep/$s-$seed" "${common[@]}" "${args[@]}"
+    done
   done
 done
 wait
