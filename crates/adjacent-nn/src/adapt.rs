@@ -45,7 +45,7 @@ impl Task {
 }
 
 /// `model` (as `card` describes it) adapted to `task`; `origin` says where it came from (kept with
-/// its old task). The new classifier, when one is needed, is drawn from `device`'s generator.
+/// its old task). The new classifier, when one is needed, starts at zero, on `device`.
 pub fn adapt(
     model: &Network,
     card: &ModelCard,

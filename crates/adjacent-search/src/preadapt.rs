@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
-use adjacent_core::strategy::derive_seed;
 use adjacent_core::trial::{Origin, Trial, TrialId, TrialState, WeightsHash};
 use adjacent_nn::adapt::{Task, adapt};
 use adjacent_nn::checkpoint::{self, ModelCard};
@@ -167,15 +166,14 @@ impl Earlier {
 
 /// The delivered model of the `earlier` search and up to `others` of its other networks
 /// (complete trials with a kept network, the best validation accuracy first, then the lowest
-/// training loss; each network once), adapted to `task` and put into `store`. The new heads are
-/// drawn from `seed`, so that a resumed search adapts to the same weights.
+/// training loss; each network once), adapted to `task` and put into `store` (new heads start at
+/// zero, so a resumed search adapts to the same weights).
 pub fn adapt_from(
     earlier: &Earlier,
     others: usize,
     task: &Task,
     store: &dyn WeightStore,
     devices: &Devices,
-    seed: u64,
 ) -> Result<Vec<Adapted>, SearchError> {
     let refuse =
         |reason: String| SearchError::invalid("--from", format!("{}: {reason}", earlier.name));
@@ -241,10 +239,7 @@ pub fn adapt_from(
         ));
     }
     let mut adapted = Vec::with_capacity(picked.len());
-    for (i, (net, card, from, images)) in picked.into_iter().enumerate() {
-        devices
-            .train
-            .seed(derive_seed(seed ^ 0xADA9_7ED0, i as u64));
+    for (net, card, from, images) in picked {
         let (net, card) = adapt(&net, &card, task, &from, &devices.train)
             .map_err(|e| refuse(format!("cannot adapt {from}: {e}")))?;
         let weights = store.put(&net, &card.arch)?;

@@ -138,7 +138,6 @@ impl Setup {
             &crate::preadapt::task_of(&self.search_data),
             self.weights.as_ref(),
             devices,
-            self.seed,
         )?;
         Ok(())
     }
