@@ -426,6 +426,25 @@ impl<G, M> Trial<G, M> {
     }
 }
 
+/// Trial `id` and its ancestors among `trials`, newest first: the line its network was trained
+/// along. The walk ends at a parent `trials` does not hold, or at one it has passed already (a
+/// damaged record whose parents loop).
+pub fn lineage<G, M>(trials: &[Trial<G, M>], id: Option<TrialId>) -> Vec<&Trial<G, M>> {
+    let by_id: std::collections::HashMap<TrialId, &Trial<G, M>> =
+        trials.iter().map(|t| (t.id, t)).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut line = Vec::new();
+    let mut next = id;
+    while let Some(trial) = next.and_then(|id| by_id.get(&id).copied()) {
+        if !seen.insert(trial.id) {
+            break;
+        }
+        line.push(trial);
+        next = trial.parent;
+    }
+    line
+}
+
 /// The complete, validated trial with the highest validation accuracy among `trials`, the first
 /// of them among equals.
 pub fn fittest<'a, G: 'a, M: 'a>(

@@ -4,7 +4,7 @@
 //! One model for both, serialized as JSON for the page's script, so the file and the live page
 //! show the same thing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Display;
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use adjacent_core::network::NetworkArch;
 use adjacent_core::space::TrialOf;
 use adjacent_core::spaces::grown::GrownSpace;
 use adjacent_core::spaces::nb201::{Cell, EdgeChange, Skeleton};
-use adjacent_core::trial::{Trial, TrialState};
+use adjacent_core::trial::{Trial, TrialId, TrialState, lineage};
 use adjacent_store::{Database, StudyInfo};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -400,18 +400,10 @@ fn trial_views<G, M: Display>(
     delivered: Option<u64>,
     label: impl Fn(&G) -> (String, Option<u64>),
 ) -> Vec<TrialView> {
-    let parents: HashMap<u64, Option<u64>> = trials
+    let line: HashSet<u64> = lineage(trials, delivered.map(TrialId))
         .iter()
-        .map(|t| (t.id.0, t.parent.map(|p| p.0)))
+        .map(|t| t.id.0)
         .collect();
-    let mut line = HashSet::new();
-    let mut at = delivered;
-    while let Some(id) = at {
-        if !line.insert(id) {
-            break;
-        }
-        at = parents.get(&id).copied().flatten();
-    }
     let with_children: HashSet<u64> = trials
         .iter()
         .filter_map(|t| t.parent.map(|p| p.0))

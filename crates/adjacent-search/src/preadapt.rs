@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use adjacent_core::morphism::Morphism;
 use adjacent_core::network::NetworkArch;
-use adjacent_core::trial::{Origin, Trial, TrialId, TrialState, WeightsHash};
+use adjacent_core::trial::{Origin, Trial, TrialId, TrialState, WeightsHash, lineage};
 use adjacent_nn::adapt::{Task, adapt};
 use adjacent_nn::checkpoint::{self, ModelCard};
 use adjacent_nn::net::Network;
@@ -134,17 +134,10 @@ impl Earlier {
     /// Training images behind trial `id`'s network: its lineage's, and what its adapted start
     /// arrived with.
     fn lineage_images(&self, id: Option<TrialId>) -> u64 {
-        let mut images = 0;
-        let mut next = id;
-        // A parent is always an earlier trial; the bound only guards against a damaged record.
-        for _ in 0..=self.trials.len() {
-            let Some(trial) = next.and_then(|id| self.trials.iter().find(|t| t.id == id)) else {
-                break;
-            };
-            images += trial.outcome.images + trial.origin.as_ref().map_or(0, |o| o.images);
-            next = trial.parent;
-        }
-        images
+        lineage(&self.trials, id)
+            .iter()
+            .map(|t| t.outcome.images + t.origin.as_ref().map_or(0, |o| o.images))
+            .sum()
     }
 
     /// Training images behind the delivered model: its final phase's and the lineage of the

@@ -178,7 +178,18 @@ impl GrowingConfig {
 
     /// Share of the budget the probes that lose cost, at most.
     pub fn waste(&self) -> f64 {
-        self.probe * (self.random_starts + self.decisions * self.children) as f64
+        self.lost(1 + self.random_starts)
+    }
+
+    /// Share of the budget every probe costs, with `starts` networks probed at the start.
+    fn probes(&self, starts: usize) -> f64 {
+        self.probe * (starts + self.decisions * (1 + self.children)) as f64
+    }
+
+    /// Share of the budget the probes that lose cost, with `starts` networks probed at the start
+    /// (all but one of them lose, as the decisions' morphisms do).
+    fn lost(&self, starts: usize) -> f64 {
+        self.probe * (starts.saturating_sub(1) + self.decisions * self.children) as f64
     }
 }
 
@@ -282,7 +293,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
         }
         let share = plan.search as f64 / plan.horizon as f64;
         let starts = 1 + config.random_starts + plan.adapted.len();
-        let probes = config.probe * (starts + config.decisions * (1 + config.children)) as f64;
+        let probes = config.probes(starts);
         if probes > share + 1e-12 {
             return Err(CoreError::InvalidSetting {
                 field: "probe".into(),
@@ -317,27 +328,24 @@ impl<S: SearchSpace> GrowingSearch<S> {
     }
 
     /// The shares of the budget of a main segment and of the delivered lineage, when `starts`
-    /// networks are probed at the start (all but one of them lose, as the decisions' morphisms
-    /// do).
+    /// networks are probed at the start.
     fn share_out(&mut self, starts: usize) {
-        let config = &self.config;
         let share = self.plan.search as f64 / self.plan.horizon as f64;
-        let probes = config.probe * (starts + config.decisions * (1 + config.children)) as f64;
-        self.main = match config.decisions {
+        self.main = match self.config.decisions {
             0 => 0.0,
-            d => (share - probes) / d as f64,
+            d => (share - self.config.probes(starts)) / d as f64,
         };
-        let losing = starts.saturating_sub(1) + config.decisions * config.children;
-        self.lineage = 1.0 - config.probe * losing as f64;
+        self.lineage = 1.0 - self.config.lost(starts);
     }
 
-    /// The earlier search's delivered model, adapted, when the probes of the adapted starts would
-    /// be too short to decide anything: the search then starts from it alone.
-    fn trusted_start(&self, space: &S) -> Option<(S::Genotype, Origin)> {
+    /// The earlier search's delivered model, adapted, and the images of its probe, when the probes
+    /// of the adapted starts would be too short to decide anything: the search then starts from
+    /// it alone.
+    fn trusted_start(&self, space: &S) -> Option<(S::Genotype, Origin, u64)> {
         let (genotype, origin) = self.plan.adapted.first()?;
         let images = self.images(space, genotype, self.config.probe, 0);
         (images < self.config.min_probe_steps * self.plan.batch)
-            .then(|| (genotype.clone(), origin.clone()))
+            .then(|| (genotype.clone(), origin.clone(), images))
     }
 
     /// Training images that spend `share` of the budget on `genotype`, less what scoring it on
@@ -435,53 +443,57 @@ impl<S: SearchSpace> GrowingSearch<S> {
         }
     }
 
+    /// The starts, each probed at equal compute: the start network and the random ones, sized by
+    /// the plan, and the networks adapted from earlier studies.
+    fn plan_starts(&mut self, space: &S, rng: &mut dyn rand::Rng) {
+        let probe = self.config.probe;
+        let start = self.plan.start.clone();
+        self.seen.insert(space.key(&start));
+        let start = self.sized_start(space, start);
+        self.seen.insert(space.key(&start));
+        let span = self.span(0.0, probe);
+        let score = self.score_images(space, &start);
+        let mut fresh = vec![start];
+        for _ in 0..self.config.random_starts {
+            if let Some(g) = sample_unseen(space, &self.seen, true, rng) {
+                self.seen.insert(space.key(&g));
+                let sized = self.sized_start(space, g.clone());
+                // Two random cells narrowed may become one network: probe it once.
+                if space.key(&sized) == space.key(&g) || self.seen.insert(space.key(&sized)) {
+                    fresh.push(sized);
+                }
+            }
+        }
+        let adapted = self.plan.adapted.clone().into_iter();
+        let starts = fresh
+            .into_iter()
+            .map(Proposal::fresh)
+            .chain(adapted.map(|(g, origin)| Proposal::adapted(g, origin)));
+        for p in starts {
+            let images = self.images(space, &p.genotype, probe, score);
+            let p = self.probe(p, images, span, score);
+            self.queue.push_back(p);
+            self.committed += probe;
+        }
+    }
+
     /// The proposals of the next stage.
     fn plan_stage(&mut self, space: &S, rng: &mut dyn rand::Rng) -> Result<(), CoreError> {
         let probe = self.config.probe;
         match self.stage {
-            Stage::Start if self.trusted_start(space).is_some() => {
-                let (genotype, origin) = self.trusted_start(space).expect("checked");
-                self.share_out(1);
-                let span = self.span(0.0, probe);
-                let images = self.images(space, &genotype, probe, 0);
-                let p = Proposal::adapted(genotype, origin)
-                    .with_images(images)
-                    .within(span)
-                    .unvalidated();
-                self.queue.push_back(p);
-                self.committed += probe;
-            }
-            Stage::Start => {
-                let start = self.plan.start.clone();
-                self.seen.insert(space.key(&start));
-                let start = self.sized_start(space, start);
-                self.seen.insert(space.key(&start));
-                let span = self.span(0.0, probe);
-                let score = self.score_images(space, &start);
-                let mut fresh = vec![start];
-                for _ in 0..self.config.random_starts {
-                    if let Some(g) = sample_unseen(space, &self.seen, true, rng) {
-                        self.seen.insert(space.key(&g));
-                        let sized = self.sized_start(space, g.clone());
-                        // Two random cells narrowed may become one network: probe it once.
-                        if space.key(&sized) == space.key(&g) || self.seen.insert(space.key(&sized))
-                        {
-                            fresh.push(sized);
-                        }
-                    }
-                }
-                let adapted = self.plan.adapted.clone().into_iter();
-                let starts = fresh
-                    .into_iter()
-                    .map(Proposal::fresh)
-                    .chain(adapted.map(|(g, origin)| Proposal::adapted(g, origin)));
-                for p in starts {
-                    let images = self.images(space, &p.genotype, probe, score);
-                    let p = self.probe(p, images, span, score);
+            Stage::Start => match self.trusted_start(space) {
+                Some((genotype, origin, images)) => {
+                    self.share_out(1);
+                    let span = self.span(0.0, probe);
+                    let p = Proposal::adapted(genotype, origin)
+                        .with_images(images)
+                        .within(span)
+                        .unvalidated();
                     self.queue.push_back(p);
                     self.committed += probe;
                 }
-            }
+                None => self.plan_starts(space, rng),
+            },
             Stage::BeforeGrowth => {
                 let head = self.head.clone().expect("a main line after the start");
                 let share = (self.config.grow_at - head.position) * self.lineage;
