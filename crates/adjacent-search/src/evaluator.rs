@@ -236,6 +236,9 @@ impl TrainingEvaluator<'_> {
             .map_err(|e| format!("cannot load the weights of {parent}: {e}"))?;
         let (model, preserving) = match &proposal.mutation {
             Some(Mutation::Move(morphism)) => {
+                // The new units a morphism draws come from the trial's own seed, so that a study
+                // resumed after a kill draws the same ones (not whatever the device drew last).
+                device.seed(derive_seed(self.seed, trial.id.0));
                 let (child, _) = morph(&model, &arch, morphism, device)
                     .map_err(|e| format!("cannot carry the weights of {parent}: {e}"))?;
                 (child, morphism.preserves_function())

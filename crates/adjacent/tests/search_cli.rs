@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 
 use adjacent_core::network::NetworkArch;
-use common::{TINY_ADJACENT as TINY, adjacent, fails, records, summary};
+use common::{TINY_ADJACENT as TINY, TINY_GROWTH, adjacent, fails, records, summary};
 use serde_json::Value;
 
 /// The budget of the tiny searches: about ten passes of the width-4 network over 450 images.
@@ -202,19 +202,6 @@ fn adjacent_probes_morphisms_of_one_network_along_one_schedule() {
         assert_eq!(strip(a), strip(b));
     }
 }
-
-/// Tiny settings for a planned growth: the start network at width 4 and one random start; the
-/// budget pays a wider network a twentieth of an image a parameter, within the limit of 8 channels.
-const TINY_GROWTH: &str = crate::tiny_settings!(
-    "",
-    r#"
-[adjacent]
-random_starts = 1
-probe = 0.03
-epochs = 3
-grow_from = 2
-"#
-);
 
 #[test]
 fn adjacent_grows_its_winner_early_from_its_weights_to_the_width_the_budget_can_train() {

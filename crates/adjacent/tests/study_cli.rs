@@ -15,8 +15,8 @@ use std::process::Child;
 use adjacent_core::space::SearchSpace;
 use adjacent_core::spaces::nb201::{Cell, Nb201Space};
 use common::{
-    TABLE, adjacent, check, fails, kill_after, records, spawn, stored, strs, succeeded, summary,
-    wait_for,
+    TABLE, TINY_GROWTH, adjacent, check, fails, kill_after, records, spawn, stored, strs,
+    succeeded, summary, wait_for,
 };
 use serde_json::Value;
 use server::{postgres, unique};
@@ -287,6 +287,66 @@ fn a_trained_search_killed_after_its_second_trial_resumes_to_the_same_result() {
     assert_same_trials(&whole, &cut);
     let (s, t) = (summary(&whole), summary(&cut));
     for field in ["arch", "valid_acc", "test_acc", "best_trial", "trials"] {
+        assert_eq!(s[field], t[field], "{field}");
+    }
+}
+
+/// A growing search killed after the segment before its planned widening resumes to the same
+/// networks, bit for bit: the widened network's new units are drawn from the trial's own seed, not
+/// from whatever the training device drew before (in the uninterrupted run, a start's weights).
+#[test]
+fn a_growing_search_killed_before_its_widening_resumes_to_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("growth.toml");
+    std::fs::write(&config, TINY_GROWTH).unwrap();
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "search",
+            "--subset",
+            "600",
+            "--valid",
+            "150",
+            "--config",
+            config.to_str().unwrap(),
+            "--budget-flops",
+            "3e10",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let whole = dir.path().join("whole");
+    check(adjacent(&strs(&args(&whole))));
+    let cut = dir.path().join("cut");
+    // Two starts and the winner's segment up to the growth point; the widening is redone.
+    kill_after(&args(&cut), &cut, 3);
+    let resumed = check(adjacent(&strs(&args(&cut))));
+    assert!(
+        String::from_utf8_lossy(&resumed.stderr).contains("resuming study"),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let weights = |out: &Path| {
+        let mut kept: Vec<_> = records(out)
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_u64(),
+                    t["mutation"].clone(),
+                    t["weights"].clone(),
+                )
+            })
+            .collect();
+        kept.sort_by_key(|k| k.0);
+        kept
+    };
+    let (a, b) = (weights(&whole), weights(&cut));
+    assert_eq!(a.len(), 4, "{a:?}");
+    assert_eq!(a[3].1["move"]["kind"], "widen", "{a:?}");
+    assert_eq!(a, b);
+    let (s, t) = (summary(&whole), summary(&cut));
+    for field in ["arch", "valid_acc", "test_acc"] {
         assert_eq!(s[field], t[field], "{field}");
     }
 }

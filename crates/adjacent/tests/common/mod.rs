@@ -69,6 +69,19 @@ margin = 0.0
 "#
 );
 
+/// Tiny settings for a planned growth: the start network at width 4 and one random start; the
+/// budget pays a wider network a twentieth of an image a parameter, within the limit of 8 channels.
+pub const TINY_GROWTH: &str = crate::tiny_settings!(
+    "",
+    r#"
+[adjacent]
+random_starts = 1
+probe = 0.03
+epochs = 3
+grow_from = 2
+"#
+);
+
 /// The NAS-Bench-201 table the project ships.
 pub const TABLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
