@@ -3,7 +3,8 @@
 # `adjacent` with `epochs = 0, random_starts = 3`), `asha` and `adjacent` (its defaults) at several
 # budgets of the control's compute, and a ladder of fixed networks (the README's cell at C = 4, 8, 16 with
 # N = 1, and C = 8 with N = 2) at the budgets that ask for it. Two runs at a time, one thread each
-# (PARALLEL=n for n). Finished runs (their summary.json) are kept, so it resumes after a kill;
+# (PARALLEL=n for n). Finished runs (their summary.json) are kept, so it resumes after a kill
+# (once the killed driver's runs have ended: it refuses to start while they hold OUT's lock);
 # benches/search/scaling.py OUT then tables and plots what has landed.
 #
 # Usage: benches/search/scaling.sh OUT COLUMN...
@@ -24,6 +25,11 @@ parallel=${PARALLEL:-2}
 ladder=${LADDER:-4:1 16:1 8:2}
 cell='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
 mkdir -p "$out"
+# One driver an OUT: a second would delete the first one's runs in flight (a run folder without
+# its summary.json is taken for a killed run and started again). The lock is inherited by the runs,
+# so it is held until the last of them ends, even if this script is killed before.
+exec 9> "$out/.scaling.lock"
+flock -n 9 || { echo "scaling.sh: another driver (or its runs) holds $out/.scaling.lock; wait for it to end" >&2; exit 1; }
 printf '[adjacent]\nepochs = 0\nrandom_starts = 3\n' > "$out/nogrowth.toml"
 
 run() {
