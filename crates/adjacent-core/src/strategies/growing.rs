@@ -77,8 +77,10 @@ pub struct GrowingConfig {
     pub epochs: f64,
     /// Where in the one schedule (a share of it) the main line widens to its planned width.
     pub grow_at: f64,
-    /// Residual cells a planned growth may add to every stage before it widens: depth first (as
-    /// many of them as the planned size holds), then the width the rest pays for. 0: width only.
+    /// Residual cells the planned network may have more than the start in every stage: depth
+    /// first (as many of them as the planned size holds), then the width the rest pays for. With
+    /// `grow_from` > 1 the main line grows them in from its weights; with `grow_from` = 1 the start
+    /// has them from scratch (the same planned network, without growth). 0: width only.
     pub grow_depth: usize,
     /// How much larger than the planned network the starts are sized, in epochs: a start is the
     /// widest width of its cell that the lineage's compute trains for `grow_from` x `epochs`
@@ -167,6 +169,12 @@ impl GrowingConfig {
                 "must be a share of an adapted start's earlier training, 0 or more (0: not counted)",
             );
         }
+        if self.grow_depth > 0 && self.epochs == 0.0 {
+            return bad(
+                "grow_depth",
+                "plans the depth of the planned network, and there is none with epochs = 0",
+            );
+        }
         if self.epochs > 0.0 && self.decisions > 0 {
             return bad(
                 "epochs",
@@ -191,6 +199,33 @@ impl GrowingConfig {
     fn lost(&self, starts: usize) -> f64 {
         self.probe * (starts.saturating_sub(1) + self.decisions * self.children) as f64
     }
+}
+
+/// The growth of `from` (up to `depth` cells a stage more, then the width) that `epochs` (the
+/// epochs a network of that cost trains for) puts closest to `target` on a log scale: the widest
+/// that trains for at least the target, or the next one up when it trains for less but closer to
+/// it; none when no larger network is closer.
+fn closest_growth<S: SearchSpace>(
+    space: &S,
+    from: &S::Genotype,
+    depth: usize,
+    target: f64,
+    epochs: &dyn Fn(crate::space::StaticCost) -> f64,
+) -> Option<(S::Move, S::Genotype)> {
+    let at_least = space.grow_within(from, depth, &|cost| epochs(cost) >= target);
+    let above = epochs(space.cost(match &at_least {
+        Some((_, grown)) => grown,
+        None => from,
+    }));
+    if above < target {
+        return at_least;
+    }
+    space
+        .grow_within(from, depth, &|cost| {
+            let e = epochs(cost);
+            e >= target || target / e < above / target
+        })
+        .or(at_least)
 }
 
 /// What a growing search is given besides its settings.
@@ -242,6 +277,20 @@ struct Head<G> {
     genotype: G,
     position: f64,
     earlier: f64,
+    /// Adapted from an earlier study (its depth was not planned into it).
+    adapted: bool,
+}
+
+/// A trial of the current stage, as asked.
+#[derive(Debug, Clone)]
+struct Asked<G> {
+    trial: TrialId,
+    genotype: G,
+    /// Where in the schedule it ends.
+    end: f64,
+    /// The earlier training it counts, in FLOPs.
+    earlier: f64,
+    adapted: bool,
 }
 
 /// Growing search; see the module documentation.
@@ -263,9 +312,8 @@ pub struct GrowingSearch<S: SearchSpace> {
     growth: Option<(S::Move, S::Genotype)>,
     /// Proposals of the current stage not yet asked.
     queue: std::collections::VecDeque<ProposalOf<S>>,
-    /// The current stage's trials: asked (with where in the schedule they end and the earlier
-    /// training they count, in FLOPs), and their signal once told (None: failed).
-    asked: Vec<(TrialId, S::Genotype, f64, f64)>,
+    /// The current stage's trials: asked, and their signal once told (None: failed).
+    asked: Vec<Asked<S::Genotype>>,
     told: Vec<(TrialId, Option<f64>)>,
     seen: SeenKeys<S::Key>,
     /// Seconds and FLOPs of each trial of the start, as told.
@@ -389,11 +437,28 @@ impl<S: SearchSpace> GrowingSearch<S> {
     /// start is only narrowed: the compute is then an estimate from the start network's
     /// throughput, which a wider network could not meet, and the growth is planned again from the
     /// winner's measured throughput.
+    ///
+    /// With `grow_depth` > 0 and `grow_from` = 1 the start is the planned network itself, from
+    /// scratch: its cell with up to `grow_depth` residual cells a stage more, at the width the rest
+    /// pays for (what a growth would reach); under a time budget only if it costs no more an image
+    /// than the start as it was.
     fn sized_start(&self, space: &S, genotype: S::Genotype) -> S::Genotype {
         if self.config.epochs == 0.0 {
             return genotype;
         }
         let target = self.config.grow_from * self.config.epochs;
+        if self.config.grow_from == 1.0 && self.config.grow_depth > 0 {
+            let narrowest = space
+                .narrow_within(&genotype, &|_| false)
+                .unwrap_or_else(|| genotype.clone());
+            let epochs = |cost| self.lineage_epochs(cost);
+            let deep = closest_growth(space, &narrowest, self.config.grow_depth, target, &epochs);
+            if let Some((_, deep)) = deep.filter(|(_, deep)| {
+                self.plan.seconds.is_none() || space.cost(deep).flops <= space.cost(&genotype).flops
+            }) {
+                return deep;
+            }
+        }
         let fits = |cost| self.lineage_epochs(cost) >= target;
         let sized = match space.narrow_within(&genotype, &fits) {
             Some(narrower) => narrower,
@@ -579,26 +644,15 @@ impl<S: SearchSpace> GrowingSearch<S> {
         if head.position.max(self.config.grow_at) >= search_end {
             return None;
         }
-        let target = self.config.epochs;
-        let depth = self.config.grow_depth;
+        // With grow_from = 1 the depth was planned into a start from scratch; an adapted one
+        // grows it in.
+        let depth = match self.config.grow_from > 1.0 || head.adapted {
+            true => self.config.grow_depth,
+            false => 0,
+        };
         // An adapted start counts the training it arrives with.
         let epochs = |cost| self.epochs_with(cost, head.earlier);
-        let at_least = space.grow_within(&head.genotype, depth, &|cost| epochs(cost) >= target);
-        // The widest network that trains for at least the target, and the next one up when it
-        // trains for less but closer to it.
-        let above = epochs(space.cost(match &at_least {
-            Some((_, grown)) => grown,
-            None => &head.genotype,
-        }));
-        if above < target {
-            return at_least;
-        }
-        space
-            .grow_within(&head.genotype, depth, &|cost| {
-                let e = epochs(cost);
-                e >= target || target / e < above / target
-            })
-            .or(at_least)
+        closest_growth(space, &head.genotype, depth, self.config.epochs, &epochs)
     }
 
     /// For a time budget, once the starts are decided: the horizon becomes the budget's seconds at
@@ -699,17 +753,18 @@ impl<S: SearchSpace> GrowingSearch<S> {
             }
         }
         if let Some((i, _)) = best {
-            let (trial, genotype, end, earlier) = self.asked[i].clone();
+            let asked = self.asked[i].clone();
             // What a start arrives with stays with its lineage.
-            let earlier = match &self.head {
-                Some(head) => head.earlier,
-                None => earlier,
+            let (earlier, adapted) = match &self.head {
+                Some(head) => (head.earlier, head.adapted),
+                None => (asked.earlier, asked.adapted),
             };
             self.head = Some(Head {
-                trial,
-                genotype,
-                position: end,
+                trial: asked.trial,
+                genotype: asked.genotype,
+                position: asked.end,
                 earlier,
+                adapted,
             });
         }
         self.asked.clear();
@@ -750,14 +805,19 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
             })?;
         let end = proposal.span.map_or(0.0, |s| s[1]);
         let earlier = self.earlier(space, &proposal);
-        self.asked
-            .push((id, proposal.genotype.clone(), end, earlier));
+        self.asked.push(Asked {
+            trial: id,
+            genotype: proposal.genotype.clone(),
+            end,
+            earlier,
+            adapted: proposal.origin.is_some(),
+        });
         Ok(proposal)
     }
 
     fn tell(&mut self, space: &S, trial: &TrialOf<S>) {
         self.step = self.step.max(trial.id.0 + 1);
-        if !self.asked.iter().any(|a| a.0 == trial.id) {
+        if !self.asked.iter().any(|a| a.trial == trial.id) {
             return;
         }
         let signal = match (self.stage, self.config.signal) {
@@ -1429,6 +1489,52 @@ mod tests {
         );
     }
 
+    #[test]
+    fn with_grow_depth_and_no_growth_the_start_is_the_deep_network_growth_would_reach() {
+        let space = space();
+        let plan = epochs_of_start(64.0);
+        let loss = |p: &ProposalOf<GrownSpace>, id| match (p.parent, id) {
+            (None, 0) => 0.3,
+            _ => 0.5,
+        };
+        let grown = {
+            let config = GrowingConfig {
+                grow_depth: 1,
+                ..growing()
+            };
+            let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+            drive(&mut s, &space, loss)
+                .last()
+                .unwrap()
+                .0
+                .genotype
+                .clone()
+        };
+        assert!(grown.stages.iter().all(|s| s.len() == 2), "{grown:?}");
+        let config = GrowingConfig {
+            grow_depth: 1,
+            grow_from: 1.0,
+            ..growing()
+        };
+        let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+        let history = drive(&mut s, &space, loss);
+        // The planned network from scratch, and nothing grows from it.
+        let start = &history[0].0;
+        assert_eq!(start.genotype, grown);
+        assert!(start.parent.is_none() && start.mutation.is_none());
+        assert!(history.iter().all(|h| h.0.genotype.stages[0].len() == 2));
+        let lineage = 1.0 - config.waste();
+        // Its width trains for closest to the planned 6 epochs among its neighbours'.
+        let c = grown.channels;
+        let off = |arch: &NetworkArch| (epochs_of(&plan, lineage, arch) / 6.0).ln().abs();
+        let wider = Morphism::Widen { channels: c + 1 }.apply(&grown).unwrap();
+        let narrower = Morphism::Narrow { channels: c - 1 }.apply(&grown).unwrap();
+        assert!(
+            off(&grown) <= off(&wider) && off(&grown) <= off(&narrower),
+            "width {c}"
+        );
+    }
+
     /// Runs a search whose networks train at `flops_per_second` (the start network wins its
     /// probes); each trial's outcome says what it cost. Returns the proposals and the seconds
     /// they took.
@@ -1624,6 +1730,14 @@ mod tests {
                     ..four_starts()
                 },
                 "earlier_training",
+            ),
+            (
+                GrowingConfig {
+                    epochs: 0.0,
+                    grow_depth: 1,
+                    ..four_starts()
+                },
+                "grow_depth",
             ),
         ] {
             assert!(err(config).contains(field), "{field}");
