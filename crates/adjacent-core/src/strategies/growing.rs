@@ -1599,6 +1599,36 @@ mod tests {
     }
 
     #[test]
+    fn under_a_time_budget_a_deep_start_from_scratch_costs_no_more_an_image_than_the_start() {
+        let space = space();
+        let config = GrowingConfig {
+            grow_depth: 1,
+            grow_from: 1.0,
+            ..four_starts()
+        };
+        let first = |epochs: f64, timed: bool| {
+            let plan = epochs_of_start(epochs);
+            let plan = GrowthPlan {
+                seconds: timed.then_some(plan.horizon as f64 / 1e12),
+                ..plan
+            };
+            let mut s = GrowingSearch::new(3, config, plan).unwrap();
+            s.ask(&space).unwrap().genotype
+        };
+        let start = plan().start;
+        let depth = |g: &NetworkArch| g.stages[0].len();
+        // A large budget plans a deep network costlier than the start: under a time budget,
+        // whose compute is an estimate from the start's throughput, the start stays as it is.
+        let deep = first(64.0, false);
+        assert!(depth(&deep) == 2 && space.cost(&deep).flops > space.cost(&start).flops);
+        assert_eq!(first(64.0, true), start);
+        // A small one plans a cheaper deep network, which a time budget keeps.
+        let deep = first(4.0, false);
+        assert!(depth(&deep) == 2 && space.cost(&deep).flops < space.cost(&start).flops);
+        assert_eq!(first(4.0, true), deep);
+    }
+
+    #[test]
     fn a_budget_too_small_for_a_wider_network_trains_the_narrowest_start_as_it_is() {
         let space = space();
         let mut s = GrowingSearch::new(3, four_starts(), epochs_of_start(0.25)).unwrap();
