@@ -587,6 +587,8 @@ fn bad_input_gets_a_clear_error() {
     );
     let err = with_config("[train]\nlr = -1\n");
     assert!(err.contains("lr"), "{err}");
+    let err = with_config("[adjacent]\nepochs = 0\ngrow_depth = 1\n");
+    assert!(err.contains("grow_depth"), "{err}");
     let err = fails(&["search", "--config", "/no/such.toml", "--out", out]);
     assert!(err.contains("/no/such.toml"), "{err}");
 
