@@ -447,35 +447,24 @@ impl<S: SearchSpace> GrowingSearch<S> {
             return genotype;
         }
         let target = self.config.grow_from * self.config.epochs;
+        let narrowest = space
+            .narrow_within(&genotype, &|_| false)
+            .unwrap_or_else(|| genotype.clone());
+        let epochs = |cost| self.lineage_epochs(cost);
+        let affordable = |sized: &S::Genotype| {
+            self.plan.seconds.is_none() || space.cost(sized).flops <= space.cost(&genotype).flops
+        };
         if self.config.grow_from == 1.0 && self.config.grow_depth > 0 {
-            let narrowest = space
-                .narrow_within(&genotype, &|_| false)
-                .unwrap_or_else(|| genotype.clone());
-            let epochs = |cost| self.lineage_epochs(cost);
             let deep = closest_growth(space, &narrowest, self.config.grow_depth, target, &epochs);
-            if let Some((_, deep)) = deep.filter(|(_, deep)| {
-                self.plan.seconds.is_none() || space.cost(deep).flops <= space.cost(&genotype).flops
-            }) {
+            if let Some((_, deep)) = deep.filter(|(_, deep)| affordable(deep)) {
                 return deep;
             }
         }
-        let fits = |cost| self.lineage_epochs(cost) >= target;
-        let sized = match space.narrow_within(&genotype, &fits) {
-            Some(narrower) => narrower,
-            None if self.plan.seconds.is_some() => return genotype,
-            None => space
-                .grow_within(&genotype, 0, &fits)
-                .map_or(genotype, |(_, wider)| wider),
-        };
-        // The next width up, if it trains for less than the target but closer to it.
-        let epochs = |g: &S::Genotype| self.lineage_epochs(space.cost(g));
-        let above = epochs(&sized);
-        match space.grow_within(&sized, 0, &|cost| {
-            let e = self.lineage_epochs(cost);
-            e < target && target / e < above / target
-        }) {
-            Some((_, wider)) if above >= target && epochs(&wider) < target => wider,
-            _ => sized,
+        let sized = closest_growth(space, &narrowest, 0, target, &epochs)
+            .map_or(narrowest, |(_, wider)| wider);
+        match affordable(&sized) {
+            true => sized,
+            false => genotype,
         }
     }
 
