@@ -15,7 +15,9 @@
 #   DATA (default ../shared/data/fashion-mnist), LADDER (default "4:1 16:1 8:2": C:N pairs) and
 #   STRATEGIES (default "fixed nogrowth asha adjacent") can be set in the environment; a strategy
 #   NAME with a settings file OUT/NAME.toml is `adjacent` with those settings (the script writes
-#   nogrowth.toml; add others to compare).
+#   nogrowth.toml; add others to compare). LATEST=HH:MM starts no run after that time of day
+#   (the runs not started are listed, and a later call with the same arguments runs them), so
+#   that a machine lent for a while ends with finished runs only.
 set -euo pipefail
 out=${1:?an output folder}; shift
 data=${DATA:-../shared/data/fashion-mnist}
@@ -23,6 +25,8 @@ strategies=${STRATEGIES:-fixed nogrowth asha adjacent}
 bin=${ADJACENT:-target/release/adjacent}
 parallel=${PARALLEL:-2}
 ladder=${LADDER:-4:1 16:1 8:2}
+latest=${LATEST:-}
+[[ -z $latest || $latest =~ ^[0-2][0-9]:[0-5][0-9]$ ]] || { echo "scaling.sh: LATEST must be HH:MM, got '$latest'" >&2; exit 2; }
 cell='|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
 mkdir -p "$out"
 # One driver an OUT: a second would delete the first one's runs in flight (a run folder without
@@ -35,8 +39,12 @@ printf '[adjacent]\nepochs = 0\nrandom_starts = 3\n' > "$out/nogrowth.toml"
 run() {
   local dir=$1; shift
   [[ -e $dir/summary.json ]] && return 0
-  rm -rf "$dir"
   while (( $(jobs -rp | wc -l) >= parallel )); do wait -n || true; done
+  if [[ -n $latest && $(date +%H:%M) > $latest ]]; then
+    echo "$(date +%T) not started $dir (past LATEST=$latest)"
+    return 0
+  fi
+  rm -rf "$dir"
   (
     RAYON_NUM_THREADS=1 "$bin" search --data "$data" "$@" --out "$dir" > "$dir.log" 2>&1 \
       && echo "$(date +%T) done $dir: $(tail -n 1 "$dir.log")" \
