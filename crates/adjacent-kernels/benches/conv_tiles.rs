@@ -6,10 +6,12 @@
 //! cargo bench -p adjacent-nn --bench conv_tiles [-- --rounds N] [--kib 32,64,128]
 //! (threads: RAYON_NUM_THREADS, else one per core)
 
-use std::hint::black_box;
-use std::time::Instant;
+mod common;
 
-use adjacent_kernels::conv::{Geometry, backward_weight_tiled, forward_tiled};
+use std::hint::black_box;
+
+use adjacent_kernels::conv::{Geometry, backward_weight_tiled, forward_tiled, set_direct3};
+use common::{seconds, values};
 
 /// (channels, size, stride, batch): the cells' convolutions of NB201 C=8, N=1 on 28x28x1 and C=16
 /// on 32x32x3 stage by stage (batch 128), and a reduction's stride-2 convolution.
@@ -22,18 +24,6 @@ const CASES: [(usize, usize, usize, usize); 7] = [
     (64, 8, 1, 128),
     (16, 32, 2, 128),
 ];
-
-fn values(len: usize, salt: usize) -> Vec<f32> {
-    (0..len)
-        .map(|i| ((i * 7919 + salt * 104_729) % 1000) as f32 / 500.0 - 1.0)
-        .collect()
-}
-
-fn seconds(f: impl FnOnce()) -> f64 {
-    let started = Instant::now();
-    f();
-    started.elapsed().as_secs_f64()
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -48,6 +38,9 @@ fn main() {
             .map(|k| k.parse().expect("--kib: sizes in KiB, comma-separated"))
             .collect()
     });
+    // The tiles are the col matrix's: the direct kernel, which builds none, would take the
+    // forward pass of eight channels.
+    set_direct3(false);
     println!(
         "{} thread(s), best of {rounds} rounds, interleaved; ms, and whole / tiled",
         rayon::current_num_threads()

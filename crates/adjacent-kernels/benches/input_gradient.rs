@@ -7,10 +7,13 @@
 //! cargo bench -p adjacent-nn --bench input_gradient [-- --rounds N]
 //! (one thread unless RAYON_NUM_THREADS says otherwise)
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
 
 use adjacent_kernels::conv::{Geometry, backward_input_col2im, backward_input_transposed};
+use common::values;
 
 /// (channels, size, batch): the cells of NB201 C=8, N=1 on 28x28x1 (batch 128) and of C=16 on
 /// 32x32x3 (batch 64), stage by stage.
@@ -22,13 +25,6 @@ const CASES: [(usize, usize, usize); 6] = [
     (32, 16, 64),
     (64, 8, 64),
 ];
-
-/// Deterministic values in [-1, 1), about half of them negative (so the fused ReLU's mask bites).
-fn values(len: usize, salt: usize) -> Vec<f32> {
-    (0..len)
-        .map(|i| ((i * 7919 + salt * 104_729) % 1000) as f32 / 500.0 - 1.0)
-        .collect()
-}
 
 fn best_of(rounds: usize, mut f: impl FnMut()) -> f64 {
     (0..rounds)

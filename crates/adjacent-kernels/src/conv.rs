@@ -13,7 +13,9 @@
 //! (built directly, im2row): the gemm crate runs that product 2-3x faster than `dY x col^T` at these
 //! shapes (BENCHMARKS.md). The col and row matrices are built and multiplied in tiles of output
 //! rows ([`TILE_BYTES`]), so that each tile is read from cache. A 1x1 convolution of stride 1
-//! without ReLU reads its input as the col matrix. Images are split among rayon's threads, each
+//! without ReLU reads its input as the col matrix, and a 3x3 one of stride 1 into at most eight
+//! channels (the small networks a budget plans) is computed from the padded image directly, with
+//! the same sums in the same order as the product (`convolve_direct3`). Images are split among rayon's threads, each
 //! with its own buffers, and each matrix product runs on one thread.
 
 use std::cell::RefCell;
@@ -94,6 +96,18 @@ impl Geometry {
         })
     }
 
+    /// A 3x3 convolution of stride 1 from two channels or more into few, computed from the
+    /// padded image directly ([`convolve_direct3`]): for these, building the col matrix (nine
+    /// copies of the image) cost as much as the product, whose matrices are a few rows tall. From
+    /// one channel (a grey stem) the product is faster (`--bench direct3`, BENCHMARKS.md).
+    fn is_direct(&self) -> bool {
+        self.k == 3
+            && self.stride == 1
+            && self.ci >= 2
+            && self.co <= DIRECT_MAX_CO
+            && DIRECT.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A 1x1 convolution of stride 1 without padding: its (padded) input is its col matrix.
     fn is_pointwise(&self) -> bool {
         self.k == 1 && self.stride == 1 && self.pad == 0
@@ -147,6 +161,9 @@ impl Geometry {
         pad_image(self, x, padded);
         if self.is_pointwise() {
             return product(y, pixels, padded, pixels);
+        }
+        if self.is_direct() {
+            return convolve_direct3(self, padded, weight, y);
         }
         for tile in self.tiles(tile_bytes) {
             let (start, n) = (tile.start * wo, tile.len() * wo);
@@ -221,7 +238,7 @@ pub const TILE_BYTES: usize = 256 * 1024;
 /// are stale from earlier calls: every kernel writes what it then reads.
 struct Scratch<'a> {
     /// `[ci, h + 2 pad, w + 2 pad]`: the image with a zero border (through the ReLU if fused), or
-    /// its gradient.
+    /// its gradient; then [`PADDED_SLACK`] floats that only [`convolve_direct3`] reads.
     padded: &'a mut [f32],
     /// The col matrix (or its gradient, or the row matrix).
     col: &'a mut [f32],
@@ -240,14 +257,14 @@ fn with_scratch<R>(g: &Geometry, f: impl FnOnce(&mut Scratch<'_>) -> R) -> R {
         let (padded, col) = &mut *buffers.borrow_mut();
         let padded_len = g.ci * g.padded_h() * g.padded_w();
         let col_len = g.col_rows() * g.col_ld();
-        if padded.len() < padded_len {
-            padded.resize(padded_len, 0.0);
+        if padded.len() < padded_len + PADDED_SLACK {
+            padded.resize(padded_len + PADDED_SLACK, 0.0);
         }
         if col.len() < col_len {
             col.resize(col_len, 0.0);
         }
         f(&mut Scratch {
-            padded: &mut padded[..padded_len],
+            padded: &mut padded[..padded_len + PADDED_SLACK],
             col: &mut col[..col_len],
         })
     })
@@ -296,6 +313,126 @@ fn matmul(
             false,
             Parallelism::None,
         );
+    }
+}
+
+/// Output channels up to which a 3x3 convolution of stride 1 runs [`convolve_direct3`].
+const DIRECT_MAX_CO: usize = 8;
+
+/// Whether [`convolve_direct3`] runs where it applies (the default), or the col matrix and its
+/// product do: [`set_direct3`].
+static DIRECT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns the direct 3x3 convolution for few output channels on or off in this process, for
+/// comparing it with the col matrix's product in one process (`cargo bench -p adjacent-kernels
+/// --bench direct3`). Both compute the same sums in the same order.
+pub fn set_direct3(on: bool) {
+    DIRECT.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Output pixels a block of [`convolve_direct3`] keeps in registers, per output channel.
+const DIRECT_BLOCK: usize = 16;
+
+/// Floats after the last plane of a padded image: [`convolve_direct3`]'s last blocks read up to
+/// this far past it (into outputs it discards).
+const PADDED_SLACK: usize = DIRECT_BLOCK + 2;
+
+/// A 3x3 convolution of stride 1 from the padded image `padded [ci, ph, pw]` (with
+/// [`PADDED_SLACK`] floats after it) into `y [co, ho, wo]`. The outputs are computed on the
+/// padded grid (output `q = oh * pw + ow` reads `padded[c][q + kh * pw + kw]`, one contiguous run
+/// for every tap), in blocks of [`DIRECT_BLOCK`] pixels for up to four output channels at a time, so
+/// that every input value loaded serves four products; the two columns of the grid past `wo` are
+/// discarded.
+fn convolve_direct3(g: &Geometry, padded: &[f32], weight: &[f32], y: &mut [MaybeUninit<f32>]) {
+    let (pw, plane) = (g.padded_w(), g.padded_h() * g.padded_w());
+    let offsets: Vec<usize> = (0..g.ci * 9)
+        .map(|t| (t / 9) * plane + (t % 9 / 3) * pw + t % 3)
+        .collect();
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for (checked above).
+        return unsafe { direct3_fma(g, padded, weight, y, &offsets) };
+    }
+    direct3(g, padded, weight, y, &offsets, |w, v, a| a + w * v);
+}
+
+/// [`direct3`] compiled for AVX2 and FMA, with fused multiply-adds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn direct3_fma(
+    g: &Geometry,
+    padded: &[f32],
+    weight: &[f32],
+    y: &mut [MaybeUninit<f32>],
+    offsets: &[usize],
+) {
+    direct3(g, padded, weight, y, offsets, |w: f32, v: f32, a: f32| {
+        w.mul_add(v, a)
+    });
+}
+
+/// [`convolve_direct3`] with `fma(w, v, a)` as its multiply-add; `offsets[t]` is where tap `t`
+/// (channel, row and column of the kernel) starts in the padded image.
+#[inline(always)]
+fn direct3(
+    g: &Geometry,
+    padded: &[f32],
+    weight: &[f32],
+    y: &mut [MaybeUninit<f32>],
+    offsets: &[usize],
+    fma: impl Fn(f32, f32, f32) -> f32 + Copy,
+) {
+    let mut o = 0;
+    while o < g.co {
+        match g.co - o {
+            1 => direct3_channels::<1>(g, padded, weight, y, o, offsets, fma),
+            2 => direct3_channels::<2>(g, padded, weight, y, o, offsets, fma),
+            3 => direct3_channels::<3>(g, padded, weight, y, o, offsets, fma),
+            _ => direct3_channels::<4>(g, padded, weight, y, o, offsets, fma),
+        }
+        o += 4;
+    }
+}
+
+/// [`direct3`] for the `NB` output channels from `first`.
+#[inline(always)]
+fn direct3_channels<const NB: usize>(
+    g: &Geometry,
+    padded: &[f32],
+    weight: &[f32],
+    y: &mut [MaybeUninit<f32>],
+    first: usize,
+    offsets: &[usize],
+    fma: impl Fn(f32, f32, f32) -> f32 + Copy,
+) {
+    let pw = g.padded_w();
+    let (ho, wo, taps) = (g.out_h(), g.out_w(), offsets.len());
+    let pixels = ho * wo;
+    let weights: [&[f32]; NB] = std::array::from_fn(|b| &weight[(first + b) * taps..][..taps]);
+    let grid = ho * pw;
+    let mut start = 0;
+    while start < grid {
+        let mut acc = [[0.0f32; DIRECT_BLOCK]; NB];
+        for (t, &offset) in offsets.iter().enumerate() {
+            let src: &[f32; DIRECT_BLOCK] = padded[start + offset..][..DIRECT_BLOCK]
+                .try_into()
+                .expect("a block of the padded image");
+            for b in 0..NB {
+                let w = weights[b][t];
+                for (a, &v) in acc[b].iter_mut().zip(src) {
+                    *a = fma(w, v, *a);
+                }
+            }
+        }
+        for (i, q) in (start..(start + DIRECT_BLOCK).min(grid)).enumerate() {
+            let (oh, ow) = (q / pw, q % pw);
+            if ow < wo {
+                for b in 0..NB {
+                    y[(first + b) * pixels + oh * wo + ow].write(acc[b][i]);
+                }
+            }
+        }
+        start += DIRECT_BLOCK;
     }
 }
 
@@ -365,7 +502,7 @@ fn im2col(g: &Geometry, padded: &[f32], col: &mut [f32], ld: usize, tile: Range<
     let (wo, ph, pw) = (g.out_w(), g.padded_h(), g.padded_w());
     let pixels = tile.len() * wo;
     let mut rows = col.chunks_mut(ld);
-    for plane in padded.chunks(ph * pw) {
+    for plane in padded[..g.ci * ph * pw].chunks(ph * pw) {
         for kh in 0..g.k {
             for kw in 0..g.k {
                 let dst = rows.next().expect("col has ci*k*k rows");
@@ -431,7 +568,7 @@ fn col2im(g: &Geometry, col: &[f32], padded: &mut [f32]) {
     padded.fill(0.0);
     let (ho, wo, ph, pw) = (g.out_h(), g.out_w(), g.padded_h(), g.padded_w());
     let mut rows = col.chunks(g.col_ld());
-    for plane in padded.chunks_mut(ph * pw) {
+    for plane in padded[..g.ci * ph * pw].chunks_mut(ph * pw) {
         for kh in 0..g.k {
             for kw in 0..g.k {
                 let src = rows.next().expect("col has ci*k*k rows");

@@ -14,8 +14,10 @@ use common::{assert_close, seeded, values};
 /// (batch, channels in, size, channels out, kernel, stride): the stem (1 and 3 channels in), the
 /// cells' 3x3 and 1x1 convolutions, the reductions' strided 3x3 and their 1x1 shortcuts, odd
 /// sizes (5, 7) and a batch of one.
-const SHAPES: [(usize, usize, usize, usize, usize, usize); 10] = [
+const SHAPES: [(usize, usize, usize, usize, usize, usize); 12] = [
     (4, 1, 28, 8, 3, 1),
+    (2, 3, 28, 3, 3, 1),
+    (2, 5, 14, 5, 3, 1),
     (3, 3, 32, 16, 3, 1),
     (4, 8, 14, 8, 3, 1),
     (4, 8, 14, 8, 1, 1),
