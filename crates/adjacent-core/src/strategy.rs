@@ -173,7 +173,7 @@ pub enum StrategyKind {
 
 /// The settings of every strategy (the settings file's `[evolution]`, `[asha]`, `[adjacent]` and
 /// `[lineage]`).
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StrategyConfig {
     pub evolution: EvolutionConfig,
@@ -269,7 +269,7 @@ impl StrategyKind {
                 let plan = context.growth.clone().ok_or_else(|| {
                     needs("plans its probes within a budget of compute: it needs training and a compute, image or time budget")
                 })?;
-                Box::new(GrowingSearch::new(seed, config.adjacent, plan)?)
+                Box::new(GrowingSearch::new(seed, config.adjacent.clone(), plan)?)
             }
         })
     }

@@ -164,6 +164,13 @@ pub struct Proposal<G, M> {
     pub score: Option<u64>,
     /// The outside network it starts from, if any (with `inherit`, instead of a parent's).
     pub origin: Option<Origin>,
+    /// The factor the evaluator's peak learning rate is multiplied by for this trial (1: the
+    /// recipe's rate; a strategy that chooses the rate for the data at hand sets it).
+    pub lr_scale: f64,
+    /// The index of the fresh weights a trial from scratch starts from (none: its own number):
+    /// trials of one network with the same index start from the same weights, so that probes
+    /// that differ in something else (a learning rate) are paired.
+    pub init: Option<u64>,
 }
 
 impl<G, M> Proposal<G, M> {
@@ -179,6 +186,8 @@ impl<G, M> Proposal<G, M> {
             validate: true,
             score: None,
             origin: None,
+            lr_scale: 1.0,
+            init: None,
         }
     }
 
@@ -203,6 +212,8 @@ impl<G, M> Proposal<G, M> {
             validate: true,
             score: None,
             origin: None,
+            lr_scale: 1.0,
+            init: None,
         }
     }
 
@@ -234,6 +245,22 @@ impl<G, M> Proposal<G, M> {
     pub fn scored(self, images: u64) -> Self {
         Proposal {
             score: Some(images),
+            ..self
+        }
+    }
+
+    /// The same proposal, with its peak learning rate multiplied by `scale`.
+    pub fn with_lr_scale(self, scale: f64) -> Self {
+        Proposal {
+            lr_scale: scale,
+            ..self
+        }
+    }
+
+    /// The same proposal, from the fresh weights of index `init` when it starts from scratch.
+    pub fn initialised(self, init: u64) -> Self {
+        Proposal {
+            init: Some(init),
             ..self
         }
     }
@@ -320,6 +347,13 @@ pub struct Trial<G, M> {
     /// Validation images the proposal asked to be scored on.
     #[serde(default)]
     pub score: Option<u64>,
+    /// The factor of the peak learning rate the proposal asked for (1 unless a strategy chose
+    /// the rate).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub lr_scale: f64,
+    /// The index of the fresh weights it started from, when not its own number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<u64>,
     /// What the evaluation measured and cost (what a failed trial spent before it failed).
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -343,6 +377,14 @@ fn yes() -> bool {
     true
 }
 
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
+}
+
 impl<G, M> Trial<G, M> {
     /// A pending trial of `proposal`, numbered `id`.
     pub fn asked(id: TrialId, proposal: Proposal<G, M>) -> Self {
@@ -359,6 +401,8 @@ impl<G, M> Trial<G, M> {
             span: proposal.span,
             validate: proposal.validate,
             score: proposal.score,
+            lr_scale: proposal.lr_scale,
+            init: proposal.init,
             outcome: Outcome::default(),
             reason: None,
             worker: None,
@@ -395,6 +439,8 @@ impl<G, M> Trial<G, M> {
             validate: self.validate,
             score: self.score,
             origin: self.origin.clone(),
+            lr_scale: self.lr_scale,
+            init: self.init,
         }
     }
 

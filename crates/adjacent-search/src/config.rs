@@ -111,7 +111,7 @@ impl SearchConfig {
         StrategyConfig {
             evolution: self.evolution,
             asha: self.asha,
-            adjacent: self.adjacent,
+            adjacent: self.adjacent.clone(),
             lineage: self.lineage,
         }
     }

@@ -223,7 +223,8 @@ impl TrainingEvaluator<'_> {
             (None, None) => String::new(),
         };
         if !proposal.inherit || parent.is_empty() {
-            return Ok((self.fresh(&proposal.genotype, trial.id.0), None));
+            let index = proposal.init.unwrap_or(trial.id.0);
+            return Ok((self.fresh(&proposal.genotype, index), None));
         }
         let Some(hash) = &trial.start_weights else {
             return Err(format!(
@@ -331,7 +332,7 @@ impl TrainingEvaluator<'_> {
         let images = self.images_asked(&proposal);
         // A trial that follows one schedule through the search has its position in it; any
         // other trial runs a cycle of its own, from the child's peak when it starts trained.
-        let lr = self.recipe.peak_lr(proposal.span, proposal.inherit);
+        let lr = self.recipe.peak_lr(proposal.span, proposal.inherit) * proposal.lr_scale;
         let mut outcome = Outcome {
             lr: Some(lr),
             params: Some(proposal.genotype.params()),

@@ -39,6 +39,8 @@ pub type FinalTrial = Trial<NetworkArch, Morphism>;
 pub struct Winner {
     pub id: TrialId,
     pub weights: Option<WeightsHash>,
+    /// The factor of the peak learning rate it trained with (the final phase keeps it).
+    pub lr_scale: f64,
 }
 
 /// Seed index of the fresh weights of a final phase trained from scratch (distinct from every
@@ -103,6 +105,9 @@ pub fn train_final(
             None,
         ),
     };
+    // The rate a strategy chose for the winner is the rate of the data at hand.
+    let lr_scale = winner.map_or(1.0, |w| w.lr_scale);
+    let lr = lr * lr_scale;
     let seed = derive_seed(evaluator.seed ^ 0x6669_6E61, FINAL_INDEX);
     let span = match start {
         FinalStart::Weights => span,
@@ -123,7 +128,10 @@ pub fn train_final(
         Some(span) => proposal.within(span),
         None => proposal,
     };
-    let mut record = Trial::asked(id, proposal.with_images(images as u64));
+    let mut record = Trial::asked(
+        id,
+        proposal.with_images(images as u64).with_lr_scale(lr_scale),
+    );
     record.start_weights = start_weights;
     record.asked_at = Some(asked_at);
     record.outcome = Outcome {

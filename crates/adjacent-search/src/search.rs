@@ -227,6 +227,7 @@ pub fn search(
                 let winner = Winner {
                     id: b.id,
                     weights: b.outcome.weights,
+                    lr_scale: b.lr_scale,
                 };
                 (b.genotype.clone(), Some(winner), b.span)
             });

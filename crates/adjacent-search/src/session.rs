@@ -372,8 +372,15 @@ impl Session {
         match delivered {
             Some(_) => Ok(summary),
             None => Err(SearchError::Refused(format!(
-                "no trial completed ({} failed); see {}",
+                "no network to deliver ({} trials, {} failed: {}); see {}",
                 outcome.run.records.len(),
+                outcome
+                    .run
+                    .records
+                    .iter()
+                    .filter(|r| r.state == TrialState::Failed)
+                    .count(),
+                outcome.final_skipped.as_deref().unwrap_or("no final phase"),
                 trials_path.display()
             ))),
         }

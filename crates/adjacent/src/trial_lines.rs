@@ -10,7 +10,7 @@ use adjacent_core::trial::{Trial, TrialState};
 pub fn print_trial(record: &TrialOf<GrownSpace>) {
     let o = &record.outcome;
     eprintln!(
-        "trial {:>3} {:<10} valid {:>12}  {:>8} params  {:>7} images  {:>6.1} s  first loss {:.3}  {}",
+        "trial {:>3} {:<10} valid {:>12}  {:>8} params  {:>7} images  {:>6.1} s  first loss {:.3}  {}{}",
         record.id,
         match (record.parent, record.inherit) {
             (Some(p), true) => format!("<- {p}"),
@@ -35,7 +35,12 @@ pub fn print_trial(record: &TrialOf<GrownSpace>) {
             .reason
             .clone()
             .or(record.mutation.as_ref().map(|m| m.to_string()))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        // A rate chosen by the strategy is worth seeing; the recipe's is in the settings.
+        match (record.lr_scale != 1.0, o.lr) {
+            (true, Some(lr)) => format!("  lr {}", (lr * 1e6).round() / 1e6),
+            _ => String::new(),
+        }
     );
 }
 

@@ -314,6 +314,69 @@ fn adjacent_with_random_starts_and_the_valid_loss_signal_scores_every_probe_on_t
     assert!(summary(&out)["flops"].as_u64().unwrap() <= 30_000_000_000);
 }
 
+#[test]
+fn adjacent_chooses_its_learning_rate_by_paired_probes_and_trains_on_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("search");
+    let config = crate::tiny_settings!(
+        "",
+        r#"
+[adjacent]
+epochs = 0
+probe = 0.1
+rates = [1.0, 3.0]
+rate_probe = 0.1
+score_images = 50
+min_probe_steps = 1
+"#
+    );
+    let run = search_with(
+        dir.path(),
+        config,
+        out.to_str().unwrap(),
+        &["--budget-flops", TINY_FLOPS],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let trials = records(&out);
+    let number = |t: &Value, key: &str| t[key].as_f64().unwrap();
+    // Two probes of the rates, then the main line's start afresh.
+    assert_eq!(trials.len(), 3, "{trials:?}");
+    let (probes, start) = (&trials[..2], &trials[2]);
+    for (t, lr) in probes.iter().zip([0.1, 0.3]) {
+        assert!(t["parent"].is_null(), "{t}");
+        assert_eq!(t["span"], serde_json::json!([0.0, 1.0]));
+        assert!((number(t, "lr") - lr).abs() < 1e-12, "{t}");
+        assert!(number(t, "score_loss") > 0.0);
+    }
+    // Paired: the same fresh weights on the same first batch.
+    assert_eq!(
+        number(&probes[0], "first_loss"),
+        number(&probes[1], "first_loss")
+    );
+    let chosen = match number(&probes[0], "score_loss") <= number(&probes[1], "score_loss") {
+        true => &probes[0],
+        false => &probes[1],
+    };
+    let chosen = number(chosen, "lr");
+    assert!(start["parent"].is_null());
+    assert_eq!(number(start, "lr"), chosen, "{start}");
+    assert_eq!(
+        number(start, "first_loss"),
+        number(&probes[0], "first_loss")
+    );
+    let s = summary(&out);
+    assert_eq!(s["final"]["parent"], start["id"]);
+    assert_eq!(s["final"]["lr"].as_f64(), Some(chosen), "{s}");
+    assert!(s["flops"].as_u64().unwrap() <= 30_000_000_000);
+    let log = String::from_utf8_lossy(&run.stderr);
+    // The line of a trial at a rate the strategy scaled shows it.
+    assert!(log.contains("lr 0.3\n"), "{log}");
+}
+
 /// Tiny settings for the strategies that train networks from scratch: a 450-image training set
 /// (600 minus 150 for validation), one pass a network.
 const TINY_BASELINES: &str = crate::tiny_settings!(
@@ -589,6 +652,10 @@ fn bad_input_gets_a_clear_error() {
     assert!(err.contains("lr"), "{err}");
     let err = with_config("[adjacent]\nepochs = 0\ngrow_depth = 1\n");
     assert!(err.contains("grow_depth"), "{err}");
+    let err = with_config("[adjacent]\nrates = [1.0, -2.0]\n");
+    assert!(err.contains("rates") && err.contains("got -2"), "{err}");
+    let err = with_config("[adjacent]\nrates = 2.0\n");
+    assert!(err.contains("rates"), "{err}");
     let err = fails(&["search", "--config", "/no/such.toml", "--out", out]);
     assert!(err.contains("/no/such.toml"), "{err}");
 

@@ -48,7 +48,7 @@ pub enum Signal {
 }
 
 /// Settings of growing search.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrowingConfig {
     /// Decisions during the search, evenly spaced: at each, morphisms of the main line are probed
@@ -98,6 +98,15 @@ pub struct GrowingConfig {
     /// model, as fine-tuning would (measured: probes of six steps chose a network from scratch
     /// over the earlier winner, whose new head had barely begun to learn). 0: always probe.
     pub min_probe_steps: u64,
+    /// Factors of the peak learning rate to choose from before the search begins (at least two;
+    /// empty: the recipe's rate, no choice). Each is probed on the network the main line starts
+    /// as (the earlier search's delivered model when there is one, from its weights) with a
+    /// short cosine schedule of its own, so that the probe sees its rate decay; the one whose
+    /// network ends with the lowest loss on the same `score_images` validation images sets the
+    /// rate of every later trial and of the final phase. The probes' compute is lost.
+    pub rates: Vec<f64>,
+    /// Compute of one probe of a learning rate, as a share of the whole budget.
+    pub rate_probe: f64,
 }
 
 impl Default for GrowingConfig {
@@ -117,6 +126,8 @@ impl Default for GrowingConfig {
             grow_from: 1.0,
             earlier_training: 0.0,
             min_probe_steps: 16,
+            rates: Vec::new(),
+            rate_probe: 0.02,
         }
     }
 }
@@ -175,6 +186,23 @@ impl GrowingConfig {
                 "plans the depth of the planned network, and there is none with epochs = 0",
             );
         }
+        if self.rates.len() == 1 {
+            return bad(
+                "rates",
+                "chooses among two or more factors of the learning rate (empty: no choice)",
+            );
+        }
+        if let Some(r) = self.rates.iter().find(|r| !(**r > 0.0 && r.is_finite())) {
+            return bad(
+                "rates",
+                &format!("factors of the learning rate must be positive, got {r}"),
+            );
+        }
+        if !self.rates.is_empty()
+            && (self.rate_probe <= 0.0 || self.rate_probe >= 1.0 || self.rate_probe.is_nan())
+        {
+            return bad("rate_probe", "must be a share of the budget in (0, 1)");
+        }
         if self.epochs > 0.0 && self.decisions > 0 {
             return bad(
                 "epochs",
@@ -191,13 +219,20 @@ impl GrowingConfig {
 
     /// Share of the budget every probe costs, with `starts` networks probed at the start.
     fn probes(&self, starts: usize) -> f64 {
-        self.probe * (starts + self.decisions * (1 + self.children)) as f64
+        self.probe * (starts + self.decisions * (1 + self.children)) as f64 + self.rate_probes()
     }
 
     /// Share of the budget the probes that lose cost, with `starts` networks probed at the start
-    /// (all but one of them lose, as the decisions' morphisms do).
+    /// (all but one of them lose, as the decisions' morphisms do; every probe of a learning rate
+    /// is lost, since the main line starts afresh at the rate chosen).
     fn lost(&self, starts: usize) -> f64 {
         self.probe * (starts.saturating_sub(1) + self.decisions * self.children) as f64
+            + self.rate_probes()
+    }
+
+    /// Share of the budget the probes of the learning rates cost.
+    fn rate_probes(&self) -> f64 {
+        self.rate_probe * self.rates.len() as f64
     }
 }
 
@@ -256,6 +291,8 @@ pub struct GrowthPlan<G> {
 /// Where the plan stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
+    /// The learning rate chosen, before anything else.
+    Rates,
     /// The first decision: the start network (and random ones) from scratch.
     Start,
     /// The main line trains on, unprobed, before decision `k` (from 1).
@@ -316,8 +353,10 @@ pub struct GrowingSearch<S: SearchSpace> {
     asked: Vec<Asked<S::Genotype>>,
     told: Vec<(TrialId, Option<f64>)>,
     seen: SeenKeys<S::Key>,
-    /// Seconds and FLOPs of each trial of the start, as told.
+    /// Seconds and FLOPs of each trial of the start (and of the learning rates), as told.
     start_costs: Vec<(TrialId, f64, u64)>,
+    /// The factor of the peak learning rate every trial after the choice of rates trains with.
+    lr_scale: f64,
 }
 
 impl<S: SearchSpace> GrowingSearch<S> {
@@ -346,14 +385,20 @@ impl<S: SearchSpace> GrowingSearch<S> {
             return Err(CoreError::InvalidSetting {
                 field: "probe".into(),
                 reason: format!(
-                    "{} decisions of {} probes of {} of the budget need {:.3} of it, but the search has {share:.3} (the rest is the final phase's); probe less or keep less for the final phase",
+                    "{starts} starts and {} decisions of {} probes of {} of the budget, and {} learning rates of {}, need {:.3} of it, but the search has {share:.3} (the rest is the final phase's); probe less or keep less for the final phase",
                     config.decisions,
                     config.children + 1,
                     config.probe,
+                    config.rates.len(),
+                    config.rate_probe,
                     probes
                 ),
             });
         }
+        let stage = match config.rates.is_empty() {
+            true => Stage::Start,
+            false => Stage::Rates,
+        };
         let mut search = GrowingSearch {
             seed,
             step: 0,
@@ -361,7 +406,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
             plan,
             main: 0.0,
             lineage: 1.0,
-            stage: Stage::Start,
+            stage,
             head: None,
             committed: 0.0,
             growth: None,
@@ -370,6 +415,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
             told: Vec::new(),
             seen: SeenKeys::default(),
             start_costs: Vec::new(),
+            lr_scale: 1.0,
         };
         search.share_out(starts);
         Ok(search)
@@ -535,6 +581,16 @@ impl<S: SearchSpace> GrowingSearch<S> {
     fn plan_stage(&mut self, space: &S, rng: &mut dyn rand::Rng) -> Result<(), CoreError> {
         let probe = self.config.probe;
         match self.stage {
+            Stage::Rates => {
+                if !self.plan_rates(space) {
+                    // Probes too short to tell the rates apart: the recipe's rate, and their
+                    // compute goes back to the lineage.
+                    self.config.rates.clear();
+                    self.share_out(1 + self.config.random_starts + self.plan.adapted.len());
+                    self.stage = Stage::Start;
+                    return self.plan_stage(space, rng);
+                }
+            }
             Stage::Start => match self.trusted_start(space) {
                 Some((genotype, origin, images)) => {
                     self.share_out(1);
@@ -597,6 +653,40 @@ impl<S: SearchSpace> GrowingSearch<S> {
             Stage::Done => {}
         }
         Ok(())
+    }
+
+    /// The probes of the learning rates, one a factor, each on the network the main line starts
+    /// as, with a cosine schedule of its own over `rate_probe` of the budget, on the same batches
+    /// (one span, one order) and scored on the same validation images; false (nothing queued)
+    /// when a probe would train for fewer than `min_probe_steps` steps.
+    fn plan_rates(&mut self, space: &S) -> bool {
+        let (genotype, proposal) = match self.plan.adapted.first() {
+            Some((g, origin)) => (g.clone(), Proposal::adapted(g.clone(), origin.clone())),
+            None => {
+                let g = self.sized_start(space, self.plan.start.clone());
+                (g.clone(), Proposal::fresh(g))
+            }
+        };
+        let share = self.config.rate_probe;
+        let forward = space.cost(&genotype).flops.max(1);
+        let quarter = share * self.plan.horizon as f64 / (4 * forward) as f64;
+        let score = self.config.score_images.min(quarter as u64).max(1);
+        let images = self.images(space, &genotype, share, score);
+        if images < self.config.min_probe_steps * self.plan.batch {
+            return false;
+        }
+        for &factor in &self.config.rates {
+            let p = proposal
+                .clone()
+                .with_images(images)
+                .within([0.0, 1.0])
+                .unvalidated()
+                .scored(score)
+                .with_lr_scale(factor);
+            self.queue.push_back(p);
+            self.committed += share;
+        }
+        true
     }
 
     /// A segment of the main line: `genotype` (the head's network, or a morphism of it) starts
@@ -719,6 +809,10 @@ impl<S: SearchSpace> GrowingSearch<S> {
     /// Ends the current stage: the best of its trials becomes the main line; a morphism replaces
     /// the continuation (asked first) only if it beats it by the margin.
     fn close_stage(&mut self, space: &S) {
+        if self.stage == Stage::Rates {
+            self.choose_rate();
+            return;
+        }
         // Lower is better: a loss, or the validation error.
         let cost = |v: f64| match self.config.signal {
             Signal::TrainLoss | Signal::ValidLoss => v,
@@ -766,6 +860,38 @@ impl<S: SearchSpace> GrowingSearch<S> {
     }
 }
 
+impl<S: SearchSpace> GrowingSearch<S> {
+    /// Ends the choice of rates: the factor whose probe scored the lowest loss sets the rate from
+    /// now on; of factors that tie, the closest to the recipe's rate; with every probe failed,
+    /// the recipe's rate.
+    fn choose_rate(&mut self) {
+        let factor = |id: TrialId| {
+            let index = self.asked.iter().position(|a| a.trial == id)?;
+            self.config.rates.get(index).copied()
+        };
+        let best = self
+            .told
+            .iter()
+            .filter_map(|&(id, signal)| Some((signal?, factor(id)?)))
+            .min_by(|a, b| {
+                a.0.total_cmp(&b.0)
+                    .then(a.1.ln().abs().total_cmp(&b.1.ln().abs()))
+            });
+        if let Some((_, factor)) = best {
+            self.lr_scale = factor;
+        }
+        self.asked.clear();
+        self.told.clear();
+        self.stage = Stage::Start;
+    }
+
+    /// The factor of the peak learning rate the search trains with (1 until the rates are
+    /// chosen, or when there is no choice).
+    pub fn lr_scale(&self) -> f64 {
+        self.lr_scale
+    }
+}
+
 impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
     fn name(&self) -> &'static str {
         "adjacent"
@@ -792,6 +918,14 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
                     "adjacent proposes one stage at a time: tell every trial before asking more"
                         .into(),
             })?;
+        // The probes of the rates, and the networks from scratch after them, start from the same
+        // fresh weights, so that what differs between them is the rate.
+        let proposal = match (self.config.rates.is_empty(), proposal.parent, self.stage) {
+            (true, _, _) => proposal,
+            (false, _, Stage::Rates) => proposal.initialised(0),
+            (false, None, _) => proposal.with_lr_scale(self.lr_scale).initialised(0),
+            (false, Some(_), _) => proposal.with_lr_scale(self.lr_scale),
+        };
         let end = proposal.span.map_or(0.0, |s| s[1]);
         let earlier = self.earlier(space, &proposal);
         self.asked.push(Asked {
@@ -814,12 +948,13 @@ impl<S: SearchSpace> Strategy<S> for GrowingSearch<S> {
             (Stage::Main(_) | Stage::BeforeGrowth | Stage::Grown, _) => {
                 (trial.state == TrialState::Complete).then_some(0.0)
             }
+            (Stage::Rates, _) => trial.score_loss(),
             (_, Signal::TrainLoss) => trial.tail_loss(),
             (_, Signal::ValidAcc) => trial.valid_acc(),
             (_, Signal::ValidLoss) => trial.score_loss(),
         };
         let signal = signal.filter(|v| v.is_finite());
-        if self.stage == Stage::Start {
+        if matches!(self.stage, Stage::Start | Stage::Rates) {
             let outcome = &trial.outcome;
             self.start_costs
                 .push((trial.id, outcome.seconds, outcome.flops));
@@ -941,7 +1076,7 @@ mod tests {
     /// lowers the loss a little.
     fn run(config: GrowingConfig) -> (GrowingSearch<GrownSpace>, History) {
         let space = space();
-        let mut s = GrowingSearch::new(9, config, plan()).unwrap();
+        let mut s = GrowingSearch::new(9, config.clone(), plan()).unwrap();
         let history = drive(&mut s, &space, |p, id| {
             1.0 / (space.cost(&p.genotype).params as f64).ln() - id as f64 * 1e-4
         });
@@ -952,7 +1087,7 @@ mod tests {
     fn the_main_line_follows_one_schedule_and_probes_cost_the_same() {
         let space = space();
         let config = one_start();
-        let (s, history) = run(config);
+        let (s, history) = run(config.clone());
         // Start, then per decision a main segment and a continuation with two children.
         assert_eq!(history.len(), 1 + 3 * (1 + 3));
         let start = &history[0].0;
@@ -1011,7 +1146,7 @@ mod tests {
     fn with_the_valid_loss_signal_probes_are_scored_within_their_compute() {
         let space = space();
         let config = scored();
-        let mut s = GrowingSearch::new(4, config, plan()).unwrap();
+        let mut s = GrowingSearch::new(4, config.clone(), plan()).unwrap();
         // Only the scoring loss may decide: the training loss says the opposite.
         let history = drive(&mut s, &space, |p, _| match p.genotype == plan().start {
             true => 0.5,
@@ -1024,7 +1159,7 @@ mod tests {
                 (p, t)
             })
             .collect();
-        let mut replayed = GrowingSearch::new(4, config, plan()).unwrap();
+        let mut replayed = GrowingSearch::new(4, config.clone(), plan()).unwrap();
         let trials: Vec<TrialOf<GrownSpace>> = history.iter().map(|h| h.1.clone()).collect();
         replay(&mut replayed, &space, &trials).unwrap();
         let last = trials.len() as u64;
@@ -1052,7 +1187,7 @@ mod tests {
                 0,
                 GrowingConfig {
                     score_images: 0,
-                    ..config
+                    ..config.clone()
                 },
                 plan()
             )
@@ -1073,7 +1208,7 @@ mod tests {
             search: horizon * 3 / 10,
             ..plan()
         };
-        let mut s = GrowingSearch::new(4, config, small).unwrap();
+        let mut s = GrowingSearch::new(4, config.clone(), small).unwrap();
         let history = drive(&mut s, &space, |_, id| 1.0 + (id % 3) as f64 * 0.1)
             .into_iter()
             .map(|h| h.0)
@@ -1151,7 +1286,7 @@ mod tests {
             epochs: 0.0,
             ..four_starts()
         };
-        let mut s = GrowingSearch::new(6, config, plan()).unwrap();
+        let mut s = GrowingSearch::new(6, config.clone(), plan()).unwrap();
         let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
             (None, 3) => 0.3,
             _ => 0.5,
@@ -1209,7 +1344,7 @@ mod tests {
             epochs: 12.0,
             ..growing()
         };
-        let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+        let mut s = GrowingSearch::new(3, config.clone(), plan.clone()).unwrap();
         // The start network wins its probes.
         let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
             (None, 0) => 0.3,
@@ -1274,7 +1409,7 @@ mod tests {
             ..growing()
         };
         assert_eq!(config.waste(), 0.0);
-        let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+        let mut s = GrowingSearch::new(3, config.clone(), plan.clone()).unwrap();
         let history = drive(&mut s, &space, |_, _| 0.5);
         assert_eq!(history.len(), 3, "the start, a segment, the grown network");
         let (start, before, grown) = (&history[0].0, &history[1].0, &history[2].0);
@@ -1301,7 +1436,7 @@ mod tests {
         assert_eq!((config.random_starts, config.grow_from), (0, 1.0));
         for (epochs, narrower) in [(4.0, true), (64.0, false)] {
             let plan = epochs_of_start(epochs);
-            let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+            let mut s = GrowingSearch::new(3, config.clone(), plan.clone()).unwrap();
             let history = drive(&mut s, &space(), |_, _| 0.5);
             assert_eq!(history.len(), 1, "the start, then the final phase");
             let start = &history[0].0.genotype;
@@ -1332,7 +1467,7 @@ mod tests {
                 earlier_training,
                 ..GrowingConfig::default()
             };
-            let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+            let mut s = GrowingSearch::new(3, config.clone(), plan.clone()).unwrap();
             // The adapted start, probed after the start network, wins.
             let history = drive(&mut s, &space, |p, _| match p.origin {
                 Some(_) => 0.3,
@@ -1403,7 +1538,7 @@ mod tests {
             random_starts: 1,
             ..GrowingConfig::default()
         };
-        let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+        let mut s = GrowingSearch::new(3, config.clone(), plan.clone()).unwrap();
         let history = drive(&mut s, &space, loss);
         // Nothing is probed: the delivered model starts alone, and its lineage is the whole
         // search.
@@ -1420,7 +1555,7 @@ mod tests {
         // Probes allowed to be short (0): the starts are probed and the network from scratch wins.
         let always = GrowingConfig {
             min_probe_steps: 0,
-            ..config
+            ..config.clone()
         };
         let mut s = GrowingSearch::new(3, always, plan).unwrap();
         let history = drive(&mut s, &space, loss);
@@ -1435,7 +1570,7 @@ mod tests {
             adapted,
             ..epochs_of_start(4.0)
         };
-        let mut s = GrowingSearch::new(3, config, plan).unwrap();
+        let mut s = GrowingSearch::new(3, config.clone(), plan).unwrap();
         let history = drive(&mut s, &space, loss);
         assert!(steps(&history[2].0) >= 16, "{}", steps(&history[2].0));
         assert!(history[..4].iter().all(|h| h.0.parent.is_none()));
@@ -1451,7 +1586,7 @@ mod tests {
             grow_depth: 2,
             ..growing()
         };
-        let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+        let mut s = GrowingSearch::new(3, config.clone(), plan.clone()).unwrap();
         let history = drive(&mut s, &space, |p, id| match (p.parent, id) {
             (None, 0) => 0.3,
             _ => 0.5,
@@ -1491,7 +1626,7 @@ mod tests {
                 grow_depth: 1,
                 ..growing()
             };
-            let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+            let mut s = GrowingSearch::new(3, config.clone(), plan.clone()).unwrap();
             drive(&mut s, &space, loss)
                 .last()
                 .unwrap()
@@ -1505,7 +1640,7 @@ mod tests {
             grow_from: 1.0,
             ..growing()
         };
-        let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+        let mut s = GrowingSearch::new(3, config.clone(), plan.clone()).unwrap();
         let history = drive(&mut s, &space, loss);
         // The planned network from scratch, and nothing grows from it.
         let start = &history[0].0;
@@ -1601,7 +1736,7 @@ mod tests {
                 seconds: timed.then_some(plan.horizon as f64 / 1e12),
                 ..plan
             };
-            let mut s = GrowingSearch::new(3, config, plan).unwrap();
+            let mut s = GrowingSearch::new(3, config.clone(), plan).unwrap();
             s.ask(&space).unwrap().genotype
         };
         let start = plan().start;
@@ -1636,7 +1771,7 @@ mod tests {
             epochs: 0.0,
             ..four_starts()
         };
-        let mut s = GrowingSearch::new(3, config, epochs_of_start(1.0)).unwrap();
+        let mut s = GrowingSearch::new(3, config.clone(), epochs_of_start(1.0)).unwrap();
         let history = drive(&mut s, &space(), |_, _| 0.5);
         assert_eq!(history[0].0.genotype, plan().start);
         assert!(history.iter().all(|h| h.0.genotype.channels == 8));
@@ -1666,7 +1801,7 @@ mod tests {
             ..one_start()
         };
         for (child_loss, child_wins) in [(0.498, false), (0.49, true)] {
-            let mut s = GrowingSearch::new(5, config, plan()).unwrap();
+            let mut s = GrowingSearch::new(5, config.clone(), plan()).unwrap();
             let history = drive(&mut s, &space, |p, _| match p.mutation {
                 Some(Mutation::Continue) | None => 0.5,
                 Some(Mutation::Move(_)) => child_loss,
@@ -1782,5 +1917,174 @@ mod tests {
             })
             .contains("preserving")
         );
+    }
+    /// The default plan with three factors of the learning rate to choose from.
+    fn with_rates() -> GrowingConfig {
+        GrowingConfig {
+            rates: vec![0.5, 1.0, 2.0],
+            ..Default::default()
+        }
+    }
+
+    /// FLOPs a proposal asks for: its training and its scoring.
+    fn asked_flops(space: &GrownSpace, p: &ProposalOf<GrownSpace>) -> u64 {
+        let forward = space.cost(&p.genotype).flops;
+        3 * forward * p.budget.images.unwrap() + forward * p.score.unwrap_or(0)
+    }
+
+    #[test]
+    fn the_rates_are_probed_first_on_schedules_of_their_own_and_the_lowest_score_sets_every_later_rate()
+     {
+        let space = space();
+        let config = with_rates();
+        let mut s = GrowingSearch::new(3, config.clone(), plan()).unwrap();
+        // Twice the rate scores lowest.
+        let history = drive(&mut s, &space, |p, _| match p.score {
+            Some(_) => (p.lr_scale - 2.0).abs() + 0.1,
+            None => 1.0,
+        });
+        let (rates, rest) = history.split_at(3);
+        let start = &rates[0].0.genotype;
+        let images = rates[0].0.budget.images.unwrap();
+        for ((p, _), factor) in rates.iter().zip([0.5, 1.0, 2.0]) {
+            // The network the main line starts as, from scratch, on the same batches and
+            // images, each with a whole cosine of its own, scored on validation images.
+            assert_eq!(&p.genotype, start);
+            assert!(p.parent.is_none() && !p.inherit && p.origin.is_none());
+            assert_eq!(p.span, Some([0.0, 1.0]));
+            assert_eq!(p.lr_scale, factor);
+            assert_eq!(p.init, Some(0), "from the same fresh weights");
+            assert_eq!(p.budget.images, Some(images));
+            assert_eq!(p.score, Some(config.score_images));
+            assert!(!p.validate);
+            let short = config.rate_probe * plan().horizon as f64 - asked_flops(&space, p) as f64;
+            let image = 3 * space.cost(&p.genotype).flops;
+            assert!(short >= 0.0 && short < image as f64, "{short}");
+        }
+        // The main line starts afresh after them, at the chosen rate, and so does all that
+        // follows; the probes' compute is counted in the search's.
+        assert_eq!(&rest[0].0.genotype, start);
+        assert!(rest[0].0.parent.is_none());
+        assert_eq!(rest[0].0.init, Some(0));
+        assert!(rest.iter().all(|(p, _)| p.lr_scale == 2.0));
+        assert_eq!(s.lr_scale(), 2.0);
+        let spent: u64 = history.iter().map(|(p, _)| asked_flops(&space, p)).sum();
+        assert!(spent <= plan().search, "{spent} > {}", plan().search);
+        // A resumed study replays to the same choice.
+        let mut replayed = GrowingSearch::new(3, config, plan()).unwrap();
+        let trials: Vec<TrialOf<GrownSpace>> = history.iter().map(|h| h.1.clone()).collect();
+        replay(&mut replayed, &space, &trials).unwrap();
+        assert_eq!(replayed.lr_scale(), 2.0);
+        assert_eq!(replayed.incumbent(), s.incumbent());
+    }
+
+    #[test]
+    fn a_failed_probe_of_a_rate_is_not_chosen_and_with_none_left_the_rate_stays() {
+        let space = space();
+        for (failed, chosen) in [(vec![2], 0.5), (vec![0, 1, 2], 1.0)] {
+            let mut s = GrowingSearch::new(3, with_rates(), plan()).unwrap();
+            let asked: Vec<_> = (0..3).map(|_| s.ask(&space).unwrap()).collect();
+            for (i, p) in asked.into_iter().enumerate() {
+                // The highest rate would score lowest had it not diverged, then the lowest.
+                let outcome = Outcome {
+                    score_loss: Some([0.9, 1.0, 0.8][i]),
+                    ..Outcome::default()
+                };
+                let mut trial = Trial::complete(TrialId(i as u64), p, outcome);
+                if failed.contains(&i) {
+                    trial.state = TrialState::Failed;
+                }
+                s.tell(&space, &trial);
+            }
+            assert_eq!(s.lr_scale(), chosen, "failed {failed:?}");
+            assert_eq!(s.ask(&space).unwrap().lr_scale, chosen);
+        }
+    }
+
+    #[test]
+    fn probes_of_rates_too_short_to_decide_are_skipped_and_their_compute_goes_to_the_lineage() {
+        let space = space();
+        // A budget whose probes of a rate would train for fewer than `min_probe_steps` steps.
+        let horizon = 150_000_000_000;
+        let small = GrowthPlan {
+            horizon,
+            search: horizon * 3 / 10,
+            ..plan()
+        };
+        let loss = |_: &ProposalOf<GrownSpace>, _| 1.0;
+        let mut with = GrowingSearch::new(3, with_rates(), small.clone()).unwrap();
+        let mut without = GrowingSearch::new(3, GrowingConfig::default(), small).unwrap();
+        let a: Vec<_> = drive(&mut with, &space, loss)
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
+        let b: Vec<_> = drive(&mut without, &space, loss)
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
+        assert_eq!(a, b, "the same search as without rates");
+        assert_eq!(with.lr_scale(), 1.0);
+    }
+
+    #[test]
+    fn with_an_adapted_start_the_rates_are_probed_on_it_from_its_weights() {
+        let space = space();
+        let cell: Cell = DEFAULT_CELL.parse().unwrap();
+        let earlier = NetworkArch::uniform(cell, 4, 1, 1, 10);
+        let origin = Origin {
+            weights: crate::trial::WeightsHash([5; 32]),
+            from: "old/best".into(),
+            images: 0,
+        };
+        let plan = GrowthPlan {
+            adapted: vec![(earlier.clone(), origin.clone())],
+            ..plan()
+        };
+        let config = GrowingConfig {
+            rates: vec![1.0, 2.0],
+            ..Default::default()
+        };
+        let mut s = GrowingSearch::new(3, config, plan).unwrap();
+        let history = drive(&mut s, &space, |p, _| match p.score {
+            Some(_) => p.lr_scale,
+            None => 1.0,
+        });
+        for (p, _) in &history[..2] {
+            assert_eq!(p.genotype, earlier);
+            assert!(p.inherit);
+            assert_eq!(p.origin.as_ref(), Some(&origin));
+            assert_eq!(p.span, Some([0.0, 1.0]));
+        }
+        assert_eq!(s.lr_scale(), 1.0);
+    }
+
+    #[test]
+    fn bad_rates_get_clear_errors() {
+        let error = |config: GrowingConfig| {
+            GrowingSearch::<GrownSpace>::new(0, config, plan())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let rates = |rates: Vec<f64>| GrowingConfig {
+            rates,
+            ..Default::default()
+        };
+        assert!(error(rates(vec![2.0])).contains("rates"));
+        assert!(error(rates(vec![0.0, 1.0])).contains("must be positive, got 0"));
+        assert!(error(rates(vec![1.0, f64::NAN])).contains("rates"));
+        let no_probe = GrowingConfig {
+            rate_probe: 0.0,
+            ..with_rates()
+        };
+        assert!(error(no_probe).contains("rate_probe"));
+        // Ten rates of a tenth of the budget each do not fit in the search's 0.3.
+        let too_many = GrowingConfig {
+            rates: (1..=10).map(f64::from).collect(),
+            rate_probe: 0.1,
+            ..Default::default()
+        };
+        assert!(error(too_many).contains("10 learning rates of 0.1"));
+        assert_eq!(error(with_rates()), "");
     }
 }
