@@ -21,6 +21,22 @@ fn tiny_search(dir: &Path, out: &str, extra: &[&str]) -> std::process::Output {
     search_with(dir, TINY, out, extra)
 }
 
+/// A search with the settings `config` on the tiny budget, which must succeed.
+fn tiny_budget_search(dir: &Path, config: &str, out: &Path) -> std::process::Output {
+    let run = search_with(
+        dir,
+        config,
+        out.to_str().unwrap(),
+        &["--budget-flops", TINY_FLOPS],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    run
+}
+
 /// A search of 600 built-in images (150 for validation) with the settings `config`.
 fn search_with(dir: &Path, config: &str, out: &str, extra: &[&str]) -> std::process::Output {
     let config = write_config(dir, config);
@@ -35,16 +51,7 @@ fn search_with(dir: &Path, config: &str, out: &str, extra: &[&str]) -> std::proc
 fn adjacent_probes_morphisms_of_one_network_along_one_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("search");
-    let run = tiny_search(
-        dir.path(),
-        out.to_str().unwrap(),
-        &["--budget-flops", TINY_FLOPS],
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    tiny_budget_search(dir.path(), TINY, &out);
     let trials = records(&out);
     // The start, then per decision a main segment and three probes.
     assert_eq!(trials.len(), 1 + 2 * 4, "{trials:?}");
@@ -207,17 +214,7 @@ fn adjacent_probes_morphisms_of_one_network_along_one_schedule() {
 fn adjacent_grows_its_winner_early_from_its_weights_to_the_width_the_budget_can_train() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("search");
-    let run = search_with(
-        dir.path(),
-        TINY_GROWTH,
-        out.to_str().unwrap(),
-        &["--budget-flops", TINY_FLOPS],
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    tiny_budget_search(dir.path(), TINY_GROWTH, &out);
     let trials = records(&out);
     let loss = |t: &Value, key: &str| t[key].as_f64().unwrap();
     // Two starts, the winner's segment up to the growth point, the widened network.
@@ -260,17 +257,7 @@ fn adjacent_with_random_starts_and_the_valid_loss_signal_scores_every_probe_on_t
     // Three random starts.
     let tiny = TINY.replace("random_starts = 0\n", "random_starts = 3\n");
     let config = format!("{tiny}signal = \"valid_loss\"\nscore_images = 100\n");
-    let run = search_with(
-        dir.path(),
-        &config,
-        out.to_str().unwrap(),
-        &["--budget-flops", TINY_FLOPS],
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    tiny_budget_search(dir.path(), &config, &out);
     let trials = records(&out);
     // Four networks from scratch (the start and three random ones), then per decision a main
     // segment and three probes.
@@ -330,17 +317,7 @@ score_images = 50
 min_probe_steps = 1
 "#
     );
-    let run = search_with(
-        dir.path(),
-        config,
-        out.to_str().unwrap(),
-        &["--budget-flops", TINY_FLOPS],
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let run = tiny_budget_search(dir.path(), config, &out);
     let trials = records(&out);
     let number = |t: &Value, key: &str| t[key].as_f64().unwrap();
     // Two probes of the rates, then the main line's start afresh.
