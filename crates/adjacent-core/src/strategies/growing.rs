@@ -1666,8 +1666,18 @@ mod tests {
         plan: GrowthPlan<NetworkArch>,
         flops_per_second: f64,
     ) -> Vec<(ProposalOf<GrownSpace>, f64)> {
+        run_timed_with(growing(), plan, flops_per_second)
+    }
+
+    /// `run_timed` with the settings `config`; probes of the learning rates score lower the
+    /// higher their rate.
+    fn run_timed_with(
+        config: GrowingConfig,
+        plan: GrowthPlan<NetworkArch>,
+        flops_per_second: f64,
+    ) -> Vec<(ProposalOf<GrownSpace>, f64)> {
         let space = space();
-        let mut s = GrowingSearch::new(3, growing(), plan.clone()).unwrap();
+        let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
         let mut history = Vec::new();
         for id in 0.. {
             let p = match s.ask(&space) {
@@ -1683,6 +1693,7 @@ mod tests {
             };
             let outcome = Outcome {
                 tail_loss: Some(loss),
+                score_loss: p.score.map(|_| 1.0 / p.lr_scale),
                 flops,
                 seconds,
                 ..Outcome::default()
@@ -1720,6 +1731,30 @@ mod tests {
             ref m => panic!("the main line widens: {m:?}"),
         };
         assert!(width(&history) > 8 && width(&history) < width(&naive));
+    }
+
+    #[test]
+    fn under_a_time_budget_the_probes_of_the_rates_count_in_the_time_the_search_keeps_to() {
+        let planned = epochs_of_start(64.0);
+        let seconds = planned.horizon as f64 / 1e12;
+        let timed = GrowthPlan {
+            seconds: Some(seconds),
+            ..planned.clone()
+        };
+        let search_seconds = seconds * planned.search as f64 / planned.horizon as f64;
+        let config = GrowingConfig {
+            rates: vec![1.0, 2.0],
+            ..growing()
+        };
+        let history = run_timed_with(config, timed, 1e12 / 3.0);
+        assert_eq!(history[0].0.span, Some([0.0, 1.0]));
+        assert_eq!(history[1].0.span, Some([0.0, 1.0]));
+        assert!(history[2..].iter().all(|h| h.0.lr_scale == 2.0));
+        let spent: f64 = history.iter().map(|h| h.1).sum();
+        assert!(
+            spent <= search_seconds * 1.001 && spent > search_seconds * 0.99,
+            "{spent} s of {search_seconds} s"
+        );
     }
 
     #[test]
