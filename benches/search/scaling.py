@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tables and plots what benches/search/scaling.sh has landed: for each budget (a column's folder)
 and strategy, the final test and validation accuracy (mean +- std over seeds, n-1), the delivered
-networks (params, cells a stage, width, the morphisms along the main line that made them), and the
+networks (params, cells a stage, width, the morphisms along the main line that made them, and a
+peak learning rate the search chose), and the
 ladder of fixed networks; then an SVG of test accuracy against budget (log scale).
 
 Usage: benches/search/scaling.py OUT [PLOT.svg [NAME,NAME,...]]
@@ -85,7 +86,10 @@ def main():
                 arch = s.get("arch") or {}
                 cells = [len(stage) for stage in arch.get("stages", [])]
                 moves = ", ".join(morphisms(s, t)) or "none"
-                nets.append(f"{s.get('params')} / {cells} / C={arch.get('channels')} / {moves}")
+                final = s.get("final") or {}
+                # A peak learning rate the search chose (`rates`), when not the recipe's.
+                lr = f" / lr {final['lr']:g}" if final.get("lr_scale", 1.0) != 1.0 else ""
+                nets.append(f"{s.get('params')} / {cells} / C={arch.get('channels')} / {moves}{lr}")
             by_seed = " / ".join(f"{s['test_acc']:.2f}" for _, s, _ in rs)
             print(f"| {name} | {len(rs)} | {fmt(mean_std(tests))} | {fmt(mean_std(valids))} | {by_seed} | {'; '.join(nets)} |")
             if tests:
