@@ -263,6 +263,11 @@ fn closest_growth<S: SearchSpace>(
         .or(at_least)
 }
 
+/// Networks probed at the start: the start network, the random ones and the adapted ones.
+fn start_count<G>(config: &GrowingConfig, plan: &GrowthPlan<G>) -> usize {
+    1 + config.random_starts + plan.adapted.len()
+}
+
 /// What a growing search is given besides its settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrowthPlan<G> {
@@ -379,7 +384,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
             });
         }
         let share = plan.search as f64 / plan.horizon as f64;
-        let starts = 1 + config.random_starts + plan.adapted.len();
+        let starts = start_count(&config, &plan);
         let probes = config.probes(starts);
         if probes > share + 1e-12 {
             return Err(CoreError::InvalidSetting {
@@ -521,8 +526,14 @@ impl<S: SearchSpace> GrowingSearch<S> {
         if self.config.signal != Signal::ValidLoss {
             return 0;
         }
+        self.scoring_within(space, reference, self.config.probe)
+    }
+
+    /// The `score_images` setting, but at most what keeps scoring `reference` within a quarter of
+    /// a probe of `share` of the budget (at least one image).
+    fn scoring_within(&self, space: &S, reference: &S::Genotype, share: f64) -> u64 {
         let forward = space.cost(reference).flops.max(1);
-        let quarter = self.config.probe * self.plan.horizon as f64 / (4 * forward) as f64;
+        let quarter = share * self.plan.horizon as f64 / (4 * forward) as f64;
         self.config.score_images.min(quarter as u64).max(1)
     }
 
@@ -586,7 +597,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
                     // Probes too short to tell the rates apart: the recipe's rate, and their
                     // compute goes back to the lineage.
                     self.config.rates.clear();
-                    self.share_out(1 + self.config.random_starts + self.plan.adapted.len());
+                    self.share_out(start_count(&self.config, &self.plan));
                     self.stage = Stage::Start;
                     return self.plan_stage(space, rng);
                 }
@@ -668,9 +679,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
             }
         };
         let share = self.config.rate_probe;
-        let forward = space.cost(&genotype).flops.max(1);
-        let quarter = share * self.plan.horizon as f64 / (4 * forward) as f64;
-        let score = self.config.score_images.min(quarter as u64).max(1);
+        let score = self.scoring_within(space, &genotype, share);
         let images = self.images(space, &genotype, share, score);
         if images < self.config.min_probe_steps * self.plan.batch {
             return false;
@@ -858,9 +867,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
         }
         self.stage = self.next_stage();
     }
-}
 
-impl<S: SearchSpace> GrowingSearch<S> {
     /// Ends the choice of rates: the factor whose probe scored the lowest loss sets the rate from
     /// now on; of factors that tie, the closest to the recipe's rate; with every probe failed,
     /// the recipe's rate.
@@ -1704,27 +1711,43 @@ mod tests {
         history
     }
 
-    #[test]
-    fn with_a_time_budget_the_plan_is_made_again_from_the_winner_s_throughput() {
+    /// A plan for 64 epochs of the start, the same as a time budget that stands for its horizon
+    /// at 1 TFLOP a second (measured before the search), and the search's share of those seconds.
+    fn timed_plan() -> (GrowthPlan<NetworkArch>, GrowthPlan<NetworkArch>, f64) {
         let planned = epochs_of_start(64.0);
-        // The time budget stands for the horizon at 1 TFLOP a second, measured before the
-        // search; the networks train at a third of that (still enough to grow).
         let seconds = planned.horizon as f64 / 1e12;
         let timed = GrowthPlan {
             seconds: Some(seconds),
             ..planned.clone()
         };
         let search_seconds = seconds * planned.search as f64 / planned.horizon as f64;
-        let took = |h: &[(ProposalOf<GrownSpace>, f64)]| h.iter().map(|t| t.1).sum::<f64>();
-        // Planned on the first estimate, the search would take about three times its time.
-        let naive = run_timed(planned, 1e12 / 3.0);
-        assert!(took(&naive) > 2.5 * search_seconds);
-        let history = run_timed(timed, 1e12 / 3.0);
-        let spent = took(&history);
+        (planned, timed, search_seconds)
+    }
+
+    /// Seconds a timed run took in all.
+    fn took(history: &[(ProposalOf<GrownSpace>, f64)]) -> f64 {
+        history.iter().map(|t| t.1).sum()
+    }
+
+    /// Asserts that a timed run used its search's seconds, within a percent and never more
+    /// than a thousandth over.
+    fn assert_keeps_to(history: &[(ProposalOf<GrownSpace>, f64)], search_seconds: f64) {
+        let spent = took(history);
         assert!(
             spent <= search_seconds * 1.001 && spent > search_seconds * 0.99,
             "{spent} s of {search_seconds} s"
         );
+    }
+
+    #[test]
+    fn with_a_time_budget_the_plan_is_made_again_from_the_winner_s_throughput() {
+        // The networks train at a third of the measured throughput (still enough to grow).
+        let (planned, timed, search_seconds) = timed_plan();
+        // Planned on the first estimate, the search would take about three times its time.
+        let naive = run_timed(planned, 1e12 / 3.0);
+        assert!(took(&naive) > 2.5 * search_seconds);
+        let history = run_timed(timed, 1e12 / 3.0);
+        assert_keeps_to(&history, search_seconds);
         // It still grows, to a width that a third of the compute pays for.
         let width = |h: &[(ProposalOf<GrownSpace>, f64)]| match h.last().unwrap().0.mutation {
             Some(Mutation::Move(Morphism::Widen { channels })) => channels,
@@ -1735,13 +1758,7 @@ mod tests {
 
     #[test]
     fn under_a_time_budget_the_probes_of_the_rates_count_in_the_time_the_search_keeps_to() {
-        let planned = epochs_of_start(64.0);
-        let seconds = planned.horizon as f64 / 1e12;
-        let timed = GrowthPlan {
-            seconds: Some(seconds),
-            ..planned.clone()
-        };
-        let search_seconds = seconds * planned.search as f64 / planned.horizon as f64;
+        let (_, timed, search_seconds) = timed_plan();
         let config = GrowingConfig {
             rates: vec![1.0, 2.0],
             ..growing()
@@ -1750,11 +1767,7 @@ mod tests {
         assert_eq!(history[0].0.span, Some([0.0, 1.0]));
         assert_eq!(history[1].0.span, Some([0.0, 1.0]));
         assert!(history[2..].iter().all(|h| h.0.lr_scale == 2.0));
-        let spent: f64 = history.iter().map(|h| h.1).sum();
-        assert!(
-            spent <= search_seconds * 1.001 && spent > search_seconds * 0.99,
-            "{spent} s of {search_seconds} s"
-        );
+        assert_keeps_to(&history, search_seconds);
     }
 
     #[test]
