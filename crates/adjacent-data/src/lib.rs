@@ -134,6 +134,14 @@ impl ImageSet {
         picked
     }
 
+    /// Every index in a seeded random order: its first few are a sample of every class even where
+    /// the set is stored class by class, as an image folder is (and a stratified split keeps).
+    pub fn random_order(&self, seed: u64) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        order
+    }
+
     /// A seeded, stratified split into (train, valid) with `valid` images in the second part.
     pub fn split(&self, valid: usize, seed: u64) -> (ImageSet, ImageSet) {
         let valid_idx = self.stratified(valid, seed);

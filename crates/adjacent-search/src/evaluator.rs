@@ -123,9 +123,31 @@ pub struct SearchData {
     pub train: ImageSet,
     pub valid: ImageSet,
     pub norm: Normalization,
+    /// The order in which probes take the validation images they are scored on: seeded and
+    /// random, because the validation set keeps the data's order, and an image folder's is class
+    /// by class (its first 512 images would be one class, in batches of one class).
+    score_order: Vec<usize>,
 }
 
 impl SearchData {
+    /// The search's images; `seed` orders the validation images probes are scored on.
+    pub fn new(train: ImageSet, valid: ImageSet, norm: Normalization, seed: u64) -> SearchData {
+        let score_order = valid.random_order(derive_seed(seed, 0x5C0_4E));
+        SearchData {
+            train,
+            valid,
+            norm,
+            score_order,
+        }
+    }
+
+    /// The `n` validation images (at most all of them) that every probe asking for `n` is scored
+    /// on: the same images for each, a random sample of the classes.
+    pub fn scoring_set(&self, n: usize) -> ImageSet {
+        self.valid
+            .select(&self.score_order[..n.min(self.score_order.len())])
+    }
+
     /// Forward-pass FLOPs of `arch` on one image of this data.
     pub fn forward_flops(&self, arch: &NetworkArch) -> u64 {
         arch.cost(self.train.height).flops
@@ -382,7 +404,7 @@ impl TrainingEvaluator<'_> {
         // Scored after it is saved: scoring moves batch norm's running statistics.
         let score = self.data.score_images(&proposal);
         if score > 0 {
-            let set = self.data.valid.select(&(0..score).collect::<Vec<_>>());
+            let set = self.data.scoring_set(score);
             outcome.score_loss = Some(train::batch_loss(
                 &trained.model,
                 &set,
@@ -431,5 +453,45 @@ fn model_arch(
     match mutation {
         Some(Mutation::Move(m)) => m.apply(parent).map_err(|e| e.to_string()),
         Some(Mutation::Continue) | None => Ok(parent.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 6 classes of 100 tiny images each, stored class by class as an image folder is; every
+    /// pixel of an image is its label, so an image can be checked against its label.
+    fn class_ordered() -> ImageSet {
+        let labels: Vec<u16> = (0..600).map(|i| i / 100).collect();
+        ImageSet {
+            pixels: labels.iter().flat_map(|&l| [l as u8; 4]).collect(),
+            labels,
+            channels: 1,
+            height: 2,
+            width: 2,
+            class_names: (0..6).map(|c| format!("class{c}")).collect(),
+        }
+    }
+
+    #[test]
+    fn probes_are_scored_on_every_class_of_a_class_ordered_validation_set() {
+        let valid = class_ordered();
+        let norm = Normalization::of(&valid);
+        let data = SearchData::new(valid.clone(), valid, norm, 3);
+        let set = data.scoring_set(120);
+        let mut counts = [0usize; 6];
+        for i in 0..set.len() {
+            assert!(set.image(i).iter().all(|&p| p as u16 == set.labels[i]));
+            counts[set.labels[i] as usize] += 1;
+        }
+        assert_eq!(set.len(), 120);
+        // 20 expected a class; the first 120 images in stored order would be class 0 only.
+        assert!(counts.iter().all(|&c| (8..=32).contains(&c)), "{counts:?}");
+        // Every probe asking for as many images gets the same ones (paired scores).
+        assert_eq!(data.scoring_set(120).labels, set.labels);
+        assert_eq!(data.scoring_set(10_000).len(), 600);
+        let other = SearchData::new(class_ordered(), class_ordered(), data.norm.clone(), 4);
+        assert_ne!(other.scoring_set(120).labels, set.labels);
     }
 }

@@ -99,11 +99,7 @@ impl Setup {
         let norm = Normalization::of(&train_set);
         Ok(Setup {
             data,
-            search_data: SearchData {
-                train: train_set,
-                valid: valid_set,
-                norm,
-            },
+            search_data: SearchData::new(train_set, valid_set, norm, split.seed),
             space,
             config,
             start,
