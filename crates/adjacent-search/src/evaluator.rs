@@ -132,7 +132,7 @@ pub struct SearchData {
 impl SearchData {
     /// The search's images; `seed` orders the validation images probes are scored on.
     pub fn new(train: ImageSet, valid: ImageSet, norm: Normalization, seed: u64) -> SearchData {
-        let score_order = valid.random_order(derive_seed(seed, 0x5C0_4E));
+        let score_order = valid.random_order(derive_seed(seed, 0x0005_C04E));
         SearchData {
             train,
             valid,

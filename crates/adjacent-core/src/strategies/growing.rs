@@ -105,6 +105,10 @@ pub struct GrowingConfig {
     /// network ends with the lowest loss on the same `score_images` validation images sets the
     /// rate of every later trial and of the final phase. The probes' compute is lost.
     pub rates: Vec<f64>,
+    /// The factors chosen among instead of `rates` when the search starts from an earlier
+    /// search's networks (`--from`): the recipe's rate was chosen for training from scratch, and
+    /// a trunk trained on other data may want another.
+    pub adapted_rates: Vec<f64>,
     /// Compute of one probe of a learning rate, as a share of the whole budget.
     pub rate_probe: f64,
 }
@@ -127,6 +131,7 @@ impl Default for GrowingConfig {
             earlier_training: 0.0,
             min_probe_steps: 16,
             rates: Vec::new(),
+            adapted_rates: Vec::new(),
             rate_probe: 0.02,
         }
     }
@@ -186,19 +191,24 @@ impl GrowingConfig {
                 "plans the depth of the planned network, and there is none with epochs = 0",
             );
         }
-        if self.rates.len() == 1 {
-            return bad(
-                "rates",
-                "chooses among two or more factors of the learning rate (empty: no choice)",
-            );
+        for (field, rates) in [
+            ("rates", &self.rates),
+            ("adapted_rates", &self.adapted_rates),
+        ] {
+            if rates.len() == 1 {
+                return bad(
+                    field,
+                    "chooses among two or more factors of the learning rate (empty: no choice)",
+                );
+            }
+            if let Some(r) = rates.iter().find(|r| !(**r > 0.0 && r.is_finite())) {
+                return bad(
+                    field,
+                    &format!("factors of the learning rate must be positive, got {r}"),
+                );
+            }
         }
-        if let Some(r) = self.rates.iter().find(|r| !(**r > 0.0 && r.is_finite())) {
-            return bad(
-                "rates",
-                &format!("factors of the learning rate must be positive, got {r}"),
-            );
-        }
-        if !self.rates.is_empty()
+        if !(self.rates.is_empty() && self.adapted_rates.is_empty())
             && (self.rate_probe <= 0.0 || self.rate_probe >= 1.0 || self.rate_probe.is_nan())
         {
             return bad("rate_probe", "must be a share of the budget in (0, 1)");
@@ -371,6 +381,13 @@ impl<S: SearchSpace> GrowingSearch<S> {
         plan: GrowthPlan<S::Genotype>,
     ) -> Result<Self, CoreError> {
         config.validate()?;
+        let config = match plan.adapted.is_empty() {
+            true => config,
+            false => GrowingConfig {
+                rates: config.adapted_rates.clone(),
+                ..config
+            },
+        };
         if plan.horizon == 0 || plan.search > plan.horizon {
             return Err(CoreError::InvalidSetting {
                 field: "budget".into(),
@@ -2084,26 +2101,41 @@ mod tests {
             from: "old/best".into(),
             images: 0,
         };
-        let plan = GrowthPlan {
+        let adapted = GrowthPlan {
             adapted: vec![(earlier.clone(), origin.clone())],
             ..plan()
         };
+        // `rates` are a search from scratch's; one from adapted networks chooses among
+        // `adapted_rates`.
         let config = GrowingConfig {
-            rates: vec![1.0, 2.0],
+            rates: vec![1.0, 3.0],
+            adapted_rates: vec![1.0, 2.0],
             ..Default::default()
         };
-        let mut s = GrowingSearch::new(3, config, plan).unwrap();
+        let mut s = GrowingSearch::new(3, config.clone(), adapted).unwrap();
         let history = drive(&mut s, &space, |p, _| match p.score {
             Some(_) => p.lr_scale,
             None => 1.0,
         });
-        for (p, _) in &history[..2] {
+        for ((p, _), factor) in history[..2].iter().zip([1.0, 2.0]) {
             assert_eq!(p.genotype, earlier);
             assert!(p.inherit);
             assert_eq!(p.origin.as_ref(), Some(&origin));
             assert_eq!(p.span, Some([0.0, 1.0]));
+            assert_eq!(p.lr_scale, factor);
         }
+        assert!(history[2..].iter().all(|(p, _)| p.score.is_none()));
         assert_eq!(s.lr_scale(), 1.0);
+        // From scratch the same settings choose among `rates`.
+        let mut scratch = GrowingSearch::new(3, config, plan()).unwrap();
+        let history = drive(&mut scratch, &space, |p, _| match p.score {
+            Some(_) => 1.0 / p.lr_scale,
+            None => 1.0,
+        });
+        let probed: Vec<f64> = history[..2].iter().map(|(p, _)| p.lr_scale).collect();
+        assert_eq!(probed, [1.0, 3.0]);
+        assert!(history[..2].iter().all(|(p, _)| p.origin.is_none()));
+        assert_eq!(scratch.lr_scale(), 3.0);
     }
 
     #[test]
@@ -2121,6 +2153,14 @@ mod tests {
         assert!(error(rates(vec![2.0])).contains("rates"));
         assert!(error(rates(vec![0.0, 1.0])).contains("must be positive, got 0"));
         assert!(error(rates(vec![1.0, f64::NAN])).contains("rates"));
+        let adapted = GrowingConfig {
+            adapted_rates: vec![1.0, -1.0],
+            ..Default::default()
+        };
+        assert!(
+            error(adapted)
+                .contains("adapted_rates: factors of the learning rate must be positive, got -1")
+        );
         let no_probe = GrowingConfig {
             rate_probe: 0.0,
             ..with_rates()
