@@ -106,8 +106,8 @@ pub struct GrowingConfig {
     /// rate of every later trial and of the final phase. The probes' compute is lost.
     pub rates: Vec<f64>,
     /// The factors chosen among instead of `rates` when the search starts from an earlier
-    /// search's networks (`--from`): the recipe's rate was chosen for training from scratch, and
-    /// a trunk trained on other data may want another.
+    /// search's networks (`--from`; empty: those of `rates`): the recipe's rate was chosen for
+    /// training from scratch, and a trunk trained on other data may want another.
     pub adapted_rates: Vec<f64>,
     /// Compute of one probe of a learning rate, as a share of the whole budget.
     pub rate_probe: f64,
@@ -381,7 +381,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
         plan: GrowthPlan<S::Genotype>,
     ) -> Result<Self, CoreError> {
         config.validate()?;
-        let config = match plan.adapted.is_empty() {
+        let config = match plan.adapted.is_empty() || config.adapted_rates.is_empty() {
             true => config,
             false => GrowingConfig {
                 rates: config.adapted_rates.clone(),
@@ -2112,7 +2112,7 @@ mod tests {
             adapted_rates: vec![1.0, 2.0],
             ..Default::default()
         };
-        let mut s = GrowingSearch::new(3, config.clone(), adapted).unwrap();
+        let mut s = GrowingSearch::new(3, config.clone(), adapted.clone()).unwrap();
         let history = drive(&mut s, &space, |p, _| match p.score {
             Some(_) => p.lr_scale,
             None => 1.0,
@@ -2127,7 +2127,7 @@ mod tests {
         assert!(history[2..].iter().all(|(p, _)| p.score.is_none()));
         assert_eq!(s.lr_scale(), 1.0);
         // From scratch the same settings choose among `rates`.
-        let mut scratch = GrowingSearch::new(3, config, plan()).unwrap();
+        let mut scratch = GrowingSearch::new(3, config.clone(), plan()).unwrap();
         let history = drive(&mut scratch, &space, |p, _| match p.score {
             Some(_) => 1.0 / p.lr_scale,
             None => 1.0,
@@ -2136,6 +2136,18 @@ mod tests {
         assert_eq!(probed, [1.0, 3.0]);
         assert!(history[..2].iter().all(|(p, _)| p.origin.is_none()));
         assert_eq!(scratch.lr_scale(), 3.0);
+        // Without `adapted_rates`, a search from adapted networks chooses among `rates`.
+        let plain = GrowingConfig {
+            adapted_rates: Vec::new(),
+            ..config
+        };
+        let mut s = GrowingSearch::new(3, plain, adapted).unwrap();
+        let history = drive(&mut s, &space, |p, _| match p.score {
+            Some(_) => 1.0 / p.lr_scale,
+            None => 1.0,
+        });
+        assert!(history[..2].iter().all(|(p, _)| p.genotype == earlier));
+        assert_eq!(s.lr_scale(), 3.0);
     }
 
     #[test]
