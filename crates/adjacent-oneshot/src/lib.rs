@@ -39,7 +39,6 @@ use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDeca
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::softmax;
-use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -263,9 +262,9 @@ impl Context<'_> {
         mut step: impl FnMut(usize, Tensors, Tensors) -> Result<(), NnError>,
     ) -> Result<(), NnError> {
         let seed = derive_seed(self.config.seed, epoch as u64);
+        // make_batch takes an rng, and draws nothing from it without augmentation.
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, 1));
-        let mut arch_order: Vec<usize> = (0..self.arch_set.len()).collect();
-        arch_order.shuffle(&mut rng);
+        let arch_order = self.arch_set.random_order(derive_seed(seed, 1));
         let arch_chunks: Vec<&[usize]> = arch_order.chunks(self.config.batch).collect();
         let plan = Plan {
             batch: self.config.batch,
@@ -311,8 +310,9 @@ impl Context<'_> {
     pub fn score_batches(&self) -> Vec<Tensors> {
         let n = self.config.score_images.min(self.arch_set.len());
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.config.seed, 5000));
-        let mut indices: Vec<usize> = (0..self.arch_set.len()).collect();
-        indices.shuffle(&mut rng);
+        let mut indices = self
+            .arch_set
+            .random_order(derive_seed(self.config.seed, 5000));
         indices.truncate(n);
         indices
             .chunks(self.config.batch.max(256))
