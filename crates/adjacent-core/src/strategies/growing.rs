@@ -77,6 +77,10 @@ pub struct GrowingConfig {
     pub epochs: f64,
     /// Where in the one schedule (a share of it) the main line widens to its planned width.
     pub grow_at: f64,
+    /// Where in the one schedule an adapted start (`--from`) grows to its planned size instead:
+    /// a network that arrives trained has had its cheap early images, so it may grow sooner
+    /// than one from scratch (see BENCHMARKS.md, pre-adaptation).
+    pub adapted_grow_at: f64,
     /// Residual cells the planned network may have more than the start in every stage: depth
     /// first (as many of them as the planned size holds), then the width the rest pays for. With
     /// `grow_from` > 1 the main line grows them in from its weights; with `grow_from` = 1 the start
@@ -126,6 +130,7 @@ impl Default for GrowingConfig {
             margin: 0.01,
             epochs: 9.0,
             grow_at: 0.25,
+            adapted_grow_at: 0.25,
             grow_depth: 0,
             grow_from: 1.0,
             earlier_training: 0.0,
@@ -170,8 +175,13 @@ impl GrowingConfig {
                 "must be a number of epochs, 0 or more (0: no planned sizes)",
             );
         }
-        if !(self.grow_at > 0.0 && self.grow_at < 1.0) {
-            return bad("grow_at", "must be a share of the schedule in (0, 1)");
+        for (field, at) in [
+            ("grow_at", self.grow_at),
+            ("adapted_grow_at", self.adapted_grow_at),
+        ] {
+            if !(at > 0.0 && at < 1.0) {
+                return bad(field, "must be a share of the schedule in (0, 1)");
+            }
         }
         if !(self.grow_from >= 1.0 && self.grow_from.is_finite()) {
             return bad(
@@ -634,7 +644,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
             },
             Stage::BeforeGrowth => {
                 let head = self.head.clone().expect("a main line after the start");
-                let share = (self.config.grow_at - head.position) * self.lineage;
+                let share = (self.grow_at(&head) - head.position) * self.lineage;
                 let p = self.segment(
                     space,
                     &head,
@@ -735,6 +745,14 @@ impl<S: SearchSpace> GrowingSearch<S> {
             .unvalidated()
     }
 
+    /// Where the main line grows: an adapted start's grow point, or that of one from scratch.
+    fn grow_at(&self, head: &Head<S::Genotype>) -> f64 {
+        match head.adapted {
+            true => self.config.adapted_grow_at,
+            false => self.config.grow_at,
+        }
+    }
+
     /// The growth the budget can train, planned once the starts are decided: the network (up to
     /// `grow_depth` cells a stage more, then the width) that the lineage's compute trains for
     /// closest to `epochs` epochs on a log scale, as a start is sized when nothing grows (so that
@@ -746,7 +764,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
             return None;
         }
         let search_end = self.span(0.0, self.plan.search as f64 / self.plan.horizon as f64)[1];
-        if head.position.max(self.config.grow_at) >= search_end {
+        if head.position.max(self.grow_at(head)) >= search_end {
             return None;
         }
         // With grow_from = 1 the depth was planned into a start from scratch; an adapted one
@@ -819,7 +837,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
         let grows = self.growth.is_some();
         match self.stage {
             Stage::Start if grows => match &self.head {
-                Some(h) if h.position < self.config.grow_at => Stage::BeforeGrowth,
+                Some(h) if h.position < self.grow_at(h) => Stage::BeforeGrowth,
                 _ => Stage::Grown,
             },
             Stage::BeforeGrowth => Stage::Grown,
@@ -1532,6 +1550,93 @@ mod tests {
         assert!(
             off(&counted) <= off(&wider) && off(&counted) <= off(&narrower),
             "width {c}"
+        );
+    }
+
+    #[test]
+    fn an_adapted_start_grows_at_its_own_grow_point_and_one_from_scratch_at_grow_at() {
+        let space = space();
+        let earlier = Morphism::Narrow { channels: 4 }
+            .apply(&plan().start)
+            .unwrap();
+        let origin = Origin {
+            weights: crate::trial::WeightsHash([3; 32]),
+            from: "old/best".into(),
+            images: 12 * 54_000,
+        };
+        let plan = GrowthPlan {
+            adapted: vec![(earlier.clone(), origin)],
+            ..epochs_of_start(4.0)
+        };
+        // The adapted start wins the starts' probes; the spans of the trials after them.
+        let spans = |config: GrowingConfig, plan: &GrowthPlan<NetworkArch>| {
+            let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
+            let history = drive(&mut s, &space, |p, _| match p.origin {
+                Some(_) => 0.3,
+                None => 0.5,
+            });
+            history
+                .iter()
+                .map(|(p, _)| (p.mutation.clone(), p.span.unwrap()))
+                .collect::<Vec<_>>()
+        };
+        let config = GrowingConfig {
+            grow_at: 0.5,
+            adapted_grow_at: 0.1,
+            ..GrowingConfig::default()
+        };
+        let adapted = spans(config.clone(), &plan);
+        assert_eq!(adapted.len(), 4, "two starts, a segment, the grown network");
+        assert_eq!(adapted[2].0, Some(Mutation::Continue));
+        assert!(
+            (adapted[2].1[1] - 0.1).abs() < 1e-12,
+            "ends at adapted_grow_at: {adapted:?}"
+        );
+        assert!(matches!(adapted[3].0, Some(Mutation::Move(_))));
+        assert!((adapted[3].1[0] - 0.1).abs() < 1e-12);
+        // A grow point before the starts' probes end: the winner grows at once, no segment.
+        let at_once = spans(
+            GrowingConfig {
+                adapted_grow_at: 0.001,
+                ..config.clone()
+            },
+            &plan,
+        );
+        assert_eq!(at_once.len(), 3, "two starts, the grown network");
+        assert!(matches!(at_once[2].0, Some(Mutation::Move(_))));
+        assert_eq!(
+            at_once[2].1[0], at_once[1].1[1],
+            "grown where the probes end"
+        );
+        // A start from scratch that grows (grow_from > 1) keeps `grow_at`.
+        let scratch = GrowthPlan {
+            adapted: Vec::new(),
+            ..plan.clone()
+        };
+        let from_scratch = spans(
+            GrowingConfig {
+                grow_from: 2.0,
+                ..config
+            },
+            &scratch,
+        );
+        let segment = from_scratch
+            .iter()
+            .find(|(m, _)| *m == Some(Mutation::Continue))
+            .expect("a segment before growth");
+        assert!((segment.1[1] - 0.5).abs() < 1e-12, "{from_scratch:?}");
+        // Bad values are named.
+        let bad = GrowingConfig {
+            adapted_grow_at: 1.0,
+            ..GrowingConfig::default()
+        };
+        let Err(e) = GrowingSearch::<GrownSpace>::new(3, bad, plan) else {
+            panic!("adapted_grow_at = 1 accepted");
+        };
+        assert!(
+            e.to_string()
+                .contains("adapted_grow_at: must be a share of the schedule in (0, 1)"),
+            "{e}"
         );
     }
 
