@@ -1487,10 +1487,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_adapted_start_counts_its_earlier_training_and_grows_wider_than_the_plan_from_scratch() {
-        let space = space();
-        // An earlier search's network at C=4 that trained on 12 epochs' worth of images.
+    /// A plan of 4 epochs of the start with one adapted start: an earlier search's network at
+    /// C=4 that trained on 12 epochs' worth of images.
+    fn one_adapted_start() -> (GrowthPlan<NetworkArch>, NetworkArch, Origin) {
         let earlier = Morphism::Narrow { channels: 4 }
             .apply(&plan().start)
             .unwrap();
@@ -1503,6 +1502,13 @@ mod tests {
             adapted: vec![(earlier.clone(), origin.clone())],
             ..epochs_of_start(4.0)
         };
+        (plan, earlier, origin)
+    }
+
+    #[test]
+    fn an_adapted_start_counts_its_earlier_training_and_grows_wider_than_the_plan_from_scratch() {
+        let space = space();
+        let (plan, earlier, origin) = one_adapted_start();
         let lineage = 1.0 - GrowingConfig::default().probe;
         let grown = |earlier_training: f64| {
             let config = GrowingConfig {
@@ -1556,18 +1562,7 @@ mod tests {
     #[test]
     fn an_adapted_start_grows_at_its_own_grow_point_and_one_from_scratch_at_grow_at() {
         let space = space();
-        let earlier = Morphism::Narrow { channels: 4 }
-            .apply(&plan().start)
-            .unwrap();
-        let origin = Origin {
-            weights: crate::trial::WeightsHash([3; 32]),
-            from: "old/best".into(),
-            images: 12 * 54_000,
-        };
-        let plan = GrowthPlan {
-            adapted: vec![(earlier.clone(), origin)],
-            ..epochs_of_start(4.0)
-        };
+        let (plan, _, _) = one_adapted_start();
         // The adapted start wins the starts' probes; the spans of the trials after them.
         let spans = |config: GrowingConfig, plan: &GrowthPlan<NetworkArch>| {
             let mut s = GrowingSearch::new(3, config, plan.clone()).unwrap();
