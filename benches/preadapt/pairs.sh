@@ -8,8 +8,10 @@
 # benches/preadapt/pairs.py OUT tables what has landed.
 #
 # Usage: benches/preadapt/pairs.sh OUT PAIR BUDGETS SEEDS
-#   PAIR: fmnist (Fashion-MNIST classes 0-4 -> 5-9), cifar (CIFAR-10 vehicles -> animals) or
-#         grey2colour (Fashion-MNIST -> CIFAR-10); BUDGETS: epochs of the second task's control,
+#   PAIR: fmnist (Fashion-MNIST classes 0-4 -> 5-9), cifar (CIFAR-10 vehicles -> animals),
+#         grey2colour (Fashion-MNIST -> CIFAR-10) or tops (Fashion-MNIST trouser, dress, sandal,
+#         sneaker, bag, ankle boot -> T-shirt, pullover, coat, shirt: the four classes that
+#         Fashion-MNIST's errors are among, a task with room between settings); BUDGETS: epochs of the second task's control,
 #         e.g. "1 4"; SEEDS: e.g. "0 1 2".
 #   FMNIST (default ../shared/data/fashion-mnist), CIFAR (default /tmp/cifar, the
 #   ImageFolder layout unpacked from ../shared/data/cifar10/cifar10-jpg.tar.gz), ADJACENT (the
@@ -34,7 +36,8 @@ case $pair in
   cifar) first=("$cifar" "airplane,automobile,ship,truck" 20000 10907000)
          second=("$cifar" "bird,cat,deer,dog,frog,horse" 30000 10907000) ;;
   grey2colour) first=("$fmnist" "" 60000 8235466); second=("$cifar" "" 50000 10907000) ;;
-  *) echo "unknown pair $pair (fmnist, cifar, grey2colour)" >&2; exit 2 ;;
+  tops) first=("$fmnist" "1,3,5,7,8,9" 36000 8235466); second=("$fmnist" "0,2,4,6" 24000 8235466) ;;
+  *) echo "unknown pair $pair (fmnist, cifar, grey2colour, tops)" >&2; exit 2 ;;
 esac
 mkdir -p "$out"
 
