@@ -10,8 +10,8 @@
 # Usage: benches/preadapt/pairs.sh OUT PAIR BUDGETS SEEDS
 #   PAIR: fmnist (Fashion-MNIST classes 0-4 -> 5-9), cifar (CIFAR-10 vehicles -> animals),
 #         grey2colour (Fashion-MNIST -> CIFAR-10) or tops (Fashion-MNIST trouser, dress, sandal,
-#         sneaker, bag, ankle boot -> T-shirt, pullover, coat, shirt: the four classes that
-#         Fashion-MNIST's errors are among, a task with room between settings); BUDGETS: epochs of the second task's control,
+#         sneaker, bag, ankle boot -> T-shirt, pullover, coat, shirt: the classes most alike, a
+#         task with room between settings); BUDGETS: epochs of the second task's control,
 #         e.g. "1 4"; SEEDS: e.g. "0 1 2".
 #   FMNIST (default ../shared/data/fashion-mnist), CIFAR (default /tmp/cifar, the
 #   ImageFolder layout unpacked from ../shared/data/cifar10/cifar10-jpg.tar.gz), ADJACENT (the
