@@ -81,6 +81,15 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     files
 }
 
+/// The trials that start from an adapted network's weights: the probes of the learning rates
+/// (each over the whole schedule, a cosine of its own) and the starts.
+fn rate_probes_and_starts(trials: &[Value]) -> (Vec<&Value>, Vec<&Value>) {
+    trials
+        .iter()
+        .filter(|t| !t["origin"].is_null())
+        .partition(|t| t["span"][0] == 0.0 && t["span"][1] == 1.0)
+}
+
 fn card(model: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(model.join("arch.json")).unwrap()).unwrap()
 }
@@ -110,7 +119,16 @@ fn searches_and_fine_tuning_from_an_earlier_search_record_where_they_came_from()
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("networks adapted to this data"), "{stderr}");
     let trials = records(&new);
-    let adapted: Vec<&Value> = trials.iter().filter(|t| !t["origin"].is_null()).collect();
+    let (rates, adapted) = rate_probes_and_starts(&trials);
+    // By default the peak learning rate is chosen first, on the delivered model from its
+    // weights: the recipe's and twice it, each over a whole cosine of its own.
+    assert_eq!(rates.len(), 2, "{trials:?}");
+    for t in &rates {
+        assert!(t["origin"]["from"].as_str().unwrap().ends_with("old/best"));
+        assert_eq!(t["start_weights"], t["origin"]["weights"]);
+    }
+    let lr = |t: &Value| t["lr"].as_f64().unwrap();
+    assert!((lr(rates[1]) / lr(rates[0]) - 2.0).abs() < 1e-9, "{rates:?}");
     assert!((2..=3).contains(&adapted.len()), "{trials:?}");
     assert!(
         adapted[0]["origin"]["from"]
@@ -423,7 +441,7 @@ fn from_a_study_in(storage: &str, dir: &Path) {
         ],
     ))));
     let trials = records(&new);
-    let adapted: Vec<&Value> = trials.iter().filter(|t| !t["origin"].is_null()).collect();
+    let (_, adapted) = rate_probes_and_starts(&trials);
     assert!(adapted.len() >= 2, "{trials:?}");
     assert!(
         adapted[0]["origin"]["from"]
