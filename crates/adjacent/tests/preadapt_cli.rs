@@ -128,7 +128,10 @@ fn searches_and_fine_tuning_from_an_earlier_search_record_where_they_came_from()
         assert_eq!(t["start_weights"], t["origin"]["weights"]);
     }
     let lr = |t: &Value| t["lr"].as_f64().unwrap();
-    assert!((lr(rates[1]) / lr(rates[0]) - 2.0).abs() < 1e-9, "{rates:?}");
+    assert!(
+        (lr(rates[1]) / lr(rates[0]) - 2.0).abs() < 1e-9,
+        "{rates:?}"
+    );
     assert!((2..=3).contains(&adapted.len()), "{trials:?}");
     assert!(
         adapted[0]["origin"]["from"]

@@ -1732,9 +1732,15 @@ mod tests {
         };
         // Ten classes: chance's loss is ln 10 = 2.303, and 0.6 of it 1.382.
         let (far, history) = run(&config, 1.5);
-        assert!((far - 0.05).abs() < 1e-12, "grows at adapted_early_at: {far}");
+        assert!(
+            (far - 0.05).abs() < 1e-12,
+            "grows at adapted_early_at: {far}"
+        );
         let (near, _) = run(&config, 1.2);
-        assert!((near - 0.25).abs() < 1e-12, "grows at adapted_grow_at: {near}");
+        assert!(
+            (near - 0.25).abs() < 1e-12,
+            "grows at adapted_grow_at: {near}"
+        );
         // 0: never early, whatever the loss.
         let never = GrowingConfig {
             adapted_early_share: 0.0,
