@@ -11,8 +11,10 @@
 #   PAIR: fmnist (Fashion-MNIST classes 0-4 -> 5-9), cifar (CIFAR-10 vehicles -> animals),
 #         grey2colour (Fashion-MNIST -> CIFAR-10) or tops (Fashion-MNIST trouser, dress, sandal,
 #         sneaker, bag, ankle boot -> T-shirt, pullover, coat, shirt: the classes most alike, a
-#         task with room between settings), or cifar-rev (CIFAR-10 animals -> vehicles, pair 2
-#         reversed); BUDGETS: epochs of the second task's control,
+#         task with room between settings), cifar-rev (CIFAR-10 animals -> vehicles, pair 2
+#         reversed), cifar-halves (CIFAR-10 classes 0-4 -> 5-9) or tops-rev (Fashion-MNIST
+#         T-shirt, pullover, coat, shirt -> the other six, tops reversed); BUDGETS: epochs of the
+#         second task's control,
 #         e.g. "1 4"; SEEDS: e.g. "0 1 2".
 #   FMNIST (default ../shared/data/fashion-mnist), CIFAR (default /tmp/cifar, the
 #   ImageFolder layout unpacked from ../shared/data/cifar10/cifar10-jpg.tar.gz), ADJACENT (the
@@ -40,7 +42,9 @@ case $pair in
   tops) first=("$fmnist" "1,3,5,7,8,9" 36000 8235466); second=("$fmnist" "0,2,4,6" 24000 8235466) ;;
   cifar-rev) first=("$cifar" "bird,cat,deer,dog,frog,horse" 30000 10907000)
              second=("$cifar" "airplane,automobile,ship,truck" 20000 10907000) ;;
-  *) echo "unknown pair $pair (fmnist, cifar, grey2colour, tops, cifar-rev)" >&2; exit 2 ;;
+  cifar-halves) first=("$cifar" "0-4" 25000 10907000); second=("$cifar" "5-9" 25000 10907000) ;;
+  tops-rev) first=("$fmnist" "0,2,4,6" 24000 8235466); second=("$fmnist" "1,3,5,7,8,9" 36000 8235466) ;;
+  *) echo "unknown pair $pair (fmnist, cifar, grey2colour, tops, cifar-rev, cifar-halves, tops-rev)" >&2; exit 2 ;;
 esac
 mkdir -p "$out"
 
