@@ -205,7 +205,6 @@ impl Setup {
                 },
                 train_images: self.search_data.train.len() as u64,
                 batch: self.config.train.batch as u64,
-                classes: self.search_data.train.classes(),
                 adapted: self
                     .adapted
                     .iter()

@@ -81,16 +81,6 @@ pub struct GrowingConfig {
     /// a network that arrives trained has had its cheap early images, so it may grow sooner
     /// than one from scratch (see BENCHMARKS.md, pre-adaptation).
     pub adapted_grow_at: f64,
-    /// An adapted start that wins the starts' probes with a loss above this share of chance's
-    /// (ln of the classes; with the `valid_acc` signal, an error above this share of chance's)
-    /// grows at `adapted_early_at` instead of `adapted_grow_at`: a transferred network still far
-    /// from fitting the new data gains more from the planned size than from the cheap images
-    /// of its own size (measured on four task pairs: BENCHMARKS.md, "A grow point decided from
-    /// the run"). 0: never.
-    pub adapted_early_share: f64,
-    /// Where in the one schedule an adapted start grows when `adapted_early_share` says it
-    /// should grow early.
-    pub adapted_early_at: f64,
     /// Residual cells the planned network may have more than the start in every stage: depth
     /// first (as many of them as the planned size holds), then the width the rest pays for. With
     /// `grow_from` > 1 the main line grows them in from its weights; with `grow_from` = 1 the start
@@ -143,8 +133,6 @@ impl Default for GrowingConfig {
             epochs: 9.0,
             grow_at: 0.25,
             adapted_grow_at: 0.25,
-            adapted_early_share: 0.0,
-            adapted_early_at: 0.02,
             grow_depth: 0,
             grow_from: 1.0,
             earlier_training: 0.0,
@@ -192,17 +180,10 @@ impl GrowingConfig {
         for (field, at) in [
             ("grow_at", self.grow_at),
             ("adapted_grow_at", self.adapted_grow_at),
-            ("adapted_early_at", self.adapted_early_at),
         ] {
             if !(at > 0.0 && at < 1.0) {
                 return bad(field, "must be a share of the schedule in (0, 1)");
             }
-        }
-        if !(self.adapted_early_share >= 0.0 && self.adapted_early_share.is_finite()) {
-            return bad(
-                "adapted_early_share",
-                "must be a share of chance's loss, 0 or more (0: never grow early)",
-            );
         }
         if !(self.grow_from >= 1.0 && self.grow_from.is_finite()) {
             return bad(
@@ -328,8 +309,6 @@ pub struct GrowthPlan<G> {
     pub train_images: u64,
     /// Images of one training step (what a probe's length in steps is counted in).
     pub batch: u64,
-    /// Classes of the data: chance's loss is their logarithm.
-    pub classes: usize,
     /// Networks of earlier studies adapted to this data (pre-adaptation): starts that begin from
     /// their weights, probed beside the start network at equal compute, as they are (a start too
     /// narrow for the plan grows to it from its weights, as the main line does).
@@ -364,8 +343,6 @@ struct Head<G> {
     earlier: f64,
     /// Adapted from an earlier study (its depth was not planned into it).
     adapted: bool,
-    /// Where in the schedule it grows to its planned size.
-    grow_at: f64,
 }
 
 /// A trial of the current stage, as asked.
@@ -669,7 +646,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
             },
             Stage::BeforeGrowth => {
                 let head = self.head.clone().expect("a main line after the start");
-                let share = (head.grow_at - head.position) * self.lineage;
+                let share = (self.grow_at(&head) - head.position) * self.lineage;
                 let p = self.segment(
                     space,
                     &head,
@@ -770,22 +747,11 @@ impl<S: SearchSpace> GrowingSearch<S> {
             .unvalidated()
     }
 
-    /// Where a start that won the starts' probes with `signal` grows: an adapted start early
-    /// when its signal is above `adapted_early_share` of chance's, else at `adapted_grow_at`; a
-    /// start from scratch at `grow_at`.
-    fn grow_point(&self, adapted: bool, signal: f64) -> f64 {
-        if !adapted {
-            return self.config.grow_at;
-        }
-        let classes = self.plan.classes.max(2) as f64;
-        let chance = match self.config.signal {
-            Signal::TrainLoss | Signal::ValidLoss => classes.ln(),
-            Signal::ValidAcc => 100.0 * (classes - 1.0) / classes,
-        };
-        let share = self.config.adapted_early_share;
-        match share > 0.0 && signal > share * chance {
-            true => self.config.adapted_early_at,
-            false => self.config.adapted_grow_at,
+    /// Where the main line grows: an adapted start's grow point, or that of one from scratch.
+    fn grow_at(&self, head: &Head<S::Genotype>) -> f64 {
+        match head.adapted {
+            true => self.config.adapted_grow_at,
+            false => self.config.grow_at,
         }
     }
 
@@ -800,7 +766,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
             return None;
         }
         let search_end = self.span(0.0, self.plan.search as f64 / self.plan.horizon as f64)[1];
-        if head.position.max(head.grow_at) >= search_end {
+        if head.position.max(self.grow_at(head)) >= search_end {
             return None;
         }
         // With grow_from = 1 the depth was planned into a start from scratch; an adapted one
@@ -873,7 +839,7 @@ impl<S: SearchSpace> GrowingSearch<S> {
         let grows = self.growth.is_some();
         match self.stage {
             Stage::Start if grows => match &self.head {
-                Some(h) if h.position < h.grow_at => Stage::BeforeGrowth,
+                Some(h) if h.position < self.grow_at(h) => Stage::BeforeGrowth,
                 _ => Stage::Grown,
             },
             Stage::BeforeGrowth => Stage::Grown,
@@ -915,16 +881,12 @@ impl<S: SearchSpace> GrowingSearch<S> {
                 best = Some((i, value));
             }
         }
-        if let Some((i, value)) = best {
+        if let Some((i, _)) = best {
             let asked = self.asked[i].clone();
             // What a start arrives with stays with its lineage.
-            let (earlier, adapted, grow_at) = match &self.head {
-                Some(head) => (head.earlier, head.adapted, head.grow_at),
-                None => (
-                    asked.earlier,
-                    asked.adapted,
-                    self.grow_point(asked.adapted, value),
-                ),
+            let (earlier, adapted) = match &self.head {
+                Some(head) => (head.earlier, head.adapted),
+                None => (asked.earlier, asked.adapted),
             };
             self.head = Some(Head {
                 trial: asked.trial,
@@ -932,7 +894,6 @@ impl<S: SearchSpace> GrowingSearch<S> {
                 position: asked.end,
                 earlier,
                 adapted,
-                grow_at,
             });
         }
         self.asked.clear();
@@ -1081,7 +1042,6 @@ mod tests {
             seconds: None,
             train_images: 54_000,
             batch: 128,
-            classes: 10,
             adapted: Vec::new(),
         }
     }
@@ -1152,32 +1112,6 @@ mod tests {
             s.tell(space, &trial);
             history.push((p, trial));
             id += 1;
-        }
-        history
-    }
-
-    /// Runs a search to its end, every trial validated at `acc` (the `valid_acc` signal).
-    fn drive_acc(
-        s: &mut GrowingSearch<GrownSpace>,
-        space: &GrownSpace,
-        acc: impl Fn(&ProposalOf<GrownSpace>) -> f64,
-    ) -> History {
-        let mut history = Vec::new();
-        for id in 0.. {
-            let p = match s.ask(space) {
-                Ok(p) => p,
-                Err(CoreError::Finished { .. }) => break,
-                Err(e) => panic!("{e}"),
-            };
-            let outcome = Outcome {
-                valid_acc: Some(acc(&p)),
-                epochs: 1.0,
-                seconds: 1.0,
-                ..Outcome::default()
-            };
-            let trial = Trial::complete(TrialId(id), p.clone(), outcome);
-            s.tell(space, &trial);
-            history.push((p, trial));
         }
         history
     }
@@ -1704,106 +1638,6 @@ mod tests {
                 .contains("adapted_grow_at: must be a share of the schedule in (0, 1)"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn an_adapted_start_far_from_fitting_grows_early_by_its_probe_loss_over_chance() {
-        let space = space();
-        let (plan, _, _) = one_adapted_start();
-        // The adapted start wins the starts' probes with `loss`; where its segment before growth
-        // ends (none: it grew where the probes end), and the whole history for a replay.
-        let run = |config: &GrowingConfig, loss: f64| {
-            let mut s = GrowingSearch::new(3, config.clone(), plan.clone()).unwrap();
-            let history = drive(&mut s, &space, |p, _| match p.origin {
-                Some(_) => loss,
-                None => 2.2,
-            });
-            let grown = history
-                .iter()
-                .find(|(p, _)| matches!(p.mutation, Some(Mutation::Move(_))))
-                .expect("a planned growth");
-            (grown.0.span.unwrap()[0], history)
-        };
-        let config = GrowingConfig {
-            adapted_grow_at: 0.25,
-            adapted_early_share: 0.6,
-            adapted_early_at: 0.05,
-            ..GrowingConfig::default()
-        };
-        // Ten classes: chance's loss is ln 10 = 2.303, and 0.6 of it 1.382.
-        let (far, history) = run(&config, 1.5);
-        assert!(
-            (far - 0.05).abs() < 1e-12,
-            "grows at adapted_early_at: {far}"
-        );
-        let (near, _) = run(&config, 1.2);
-        assert!(
-            (near - 0.25).abs() < 1e-12,
-            "grows at adapted_grow_at: {near}"
-        );
-        // 0: never early, whatever the loss.
-        let never = GrowingConfig {
-            adapted_early_share: 0.0,
-            ..config.clone()
-        };
-        assert!((run(&never, 2.0).0 - 0.25).abs() < 1e-12);
-        // A resumed search decides as the first did: the same proposals from the same history.
-        let trials: Vec<_> = history.iter().map(|(_, t)| t.clone()).collect();
-        let mut replayed = GrowingSearch::new(3, config.clone(), plan.clone()).unwrap();
-        replay(&mut replayed, &space, &trials).unwrap();
-        assert!(matches!(
-            replayed.ask(&space),
-            Err(CoreError::Finished { .. })
-        ));
-        // With the validation accuracy as the signal, the share is of chance's error (90% for
-        // ten classes): an error of 60% is above 0.6 of it, one of 50% below.
-        let by_accuracy = GrowingConfig {
-            signal: Signal::ValidAcc,
-            ..config.clone()
-        };
-        let grows_at = |acc: f64| {
-            let mut s = GrowingSearch::new(3, by_accuracy.clone(), plan.clone()).unwrap();
-            let history = drive_acc(&mut s, &space, |p| match p.origin {
-                Some(_) => acc,
-                None => 20.0,
-            });
-            history
-                .iter()
-                .find(|(p, _)| matches!(p.mutation, Some(Mutation::Move(_))))
-                .map(|(p, _)| p.span.unwrap()[0])
-                .expect("a planned growth")
-        };
-        assert!((grows_at(40.0) - 0.05).abs() < 1e-12);
-        assert!((grows_at(50.0) - 0.25).abs() < 1e-12);
-        // Bad values are named.
-        for (bad, field) in [
-            (
-                GrowingConfig {
-                    adapted_early_share: -0.1,
-                    ..config.clone()
-                },
-                "adapted_early_share: must be a share of chance's loss, 0 or more",
-            ),
-            (
-                GrowingConfig {
-                    adapted_early_share: f64::NAN,
-                    ..config.clone()
-                },
-                "adapted_early_share",
-            ),
-            (
-                GrowingConfig {
-                    adapted_early_at: 0.0,
-                    ..config.clone()
-                },
-                "adapted_early_at: must be a share of the schedule in (0, 1)",
-            ),
-        ] {
-            let Err(e) = GrowingSearch::<GrownSpace>::new(3, bad, plan.clone()) else {
-                panic!("accepted: {field}");
-            };
-            assert!(e.to_string().contains(field), "{e}");
-        }
     }
 
     #[test]
